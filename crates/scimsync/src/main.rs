@@ -1,1 +1,83 @@
-fn main() {}
+//! scimsync: keep AWS IAM Identity Center in step with Microsoft Entra ID.
+
+mod cli;
+mod demo;
+mod direct;
+mod emulate;
+mod exit;
+mod render;
+mod settings;
+mod trigger;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, LogLevel};
+use crate::exit::Exit;
+use crate::settings::{AwsSettings, ConfigFile, EntraSettings, Prompt, SyncSettings};
+
+fn init_logging(level: LogLevel) {
+    let level = match level {
+        LogLevel::Error => "error",
+        LogLevel::Warn => "warn",
+        LogLevel::Info => "info",
+        LogLevel::Debug => "debug",
+        LogLevel::Trace => "trace",
+    };
+    let filter = EnvFilter::new(level);
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let file = ConfigFile::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Emulate(args) => emulate::run(args).await,
+        Command::Demo => demo::run().await,
+        Command::Trigger(args) => {
+            let entra = EntraSettings::resolve(&args.job.entra, &file, Prompt::IfTerminal)?;
+            let job = args.job.job.clone().or(file.entra.job.clone());
+            trigger::trigger(&entra, job, &args).await
+        }
+        Command::Status(args) => {
+            let entra = EntraSettings::resolve(&args.entra, &file, Prompt::Never)?;
+            trigger::status(&entra, args.job.clone().or(file.entra.job.clone())).await
+        }
+        Command::Logs(args) => {
+            let entra = EntraSettings::resolve(&args.job.entra, &file, Prompt::Never)?;
+            trigger::logs(&entra, args.job.job.clone().or(file.entra.job.clone()), &args).await
+        }
+        Command::Plan(args) => {
+            let entra = EntraSettings::resolve(&args.common.entra, &file, Prompt::Never)?;
+            let aws = AwsSettings::resolve(&args.common.aws, &file)?;
+            let sync = SyncSettings::resolve(args.common.state.clone(), &file)?;
+            direct::plan(&entra, &aws, &sync, args.common.output, args.detailed_exitcode).await
+        }
+        Command::Sync(args) => {
+            let entra = EntraSettings::resolve(&args.common.entra, &file, Prompt::Never)?;
+            let aws = AwsSettings::resolve(&args.common.aws, &file)?;
+            let sync = SyncSettings::resolve(args.common.state.clone(), &file)?;
+            direct::sync(&entra, &aws, &sync, args.common.output).await
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_level);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(Exit::Error.code());
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(Exit::Error.code())
+        }
+    }
+}

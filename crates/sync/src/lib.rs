@@ -1,1 +1,8 @@
+//! Runs scimsync: reads the source and the target, plans, applies within AWS's limits and records what
+//! it manages in the state store.
 
+pub mod apply;
+pub mod state;
+
+pub use apply::{Action, ApplyError, ApplyReport, Outcome, apply, read_target};
+pub use state::{StateError, StateIdentity, StateStore};

@@ -1,0 +1,260 @@
+//! Reading the source directory: the app's assignments, users, and the assigned groups with their
+//! members, nested groups included. A read either completes or fails: never a partial Directory.
+
+use std::collections::{BTreeSet, HashSet};
+
+use futures::{StreamExt, TryStreamExt};
+use reqwest::header::HeaderMap;
+use scimsync_core::{Assignment, Directory, MemberKind, MemberRef, PrincipalType, SourceGroup, SourceUser};
+use serde::Deserialize;
+
+use crate::error::EntraError;
+use crate::graph::GraphClient;
+
+/// The user properties a SourceUser needs (Graph returns only a default set without `$select`).
+pub const USER_SELECT: &str = "id,userPrincipalName,displayName,givenName,surname,mail,accountEnabled,\
+jobTitle,department,companyName,employeeId,employeeOrgData,userType";
+
+/// Groups read at once.
+const GROUP_CONCURRENCY: usize = 8;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphUser {
+    id: String,
+    #[serde(default)]
+    user_principal_name: String,
+    display_name: Option<String>,
+    given_name: Option<String>,
+    surname: Option<String>,
+    mail: Option<String>,
+    // Absent only when not selected; a missing value must not disable anyone, so it is an error below.
+    account_enabled: Option<bool>,
+    job_title: Option<String>,
+    department: Option<String>,
+    company_name: Option<String>,
+    employee_id: Option<String>,
+    employee_org_data: Option<EmployeeOrgData>,
+    user_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EmployeeOrgData {
+    division: Option<String>,
+    cost_center: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphAssignment {
+    principal_id: String,
+    principal_type: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphGroup {
+    id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GraphMember {
+    id: String,
+    #[serde(rename = "@odata.type", default)]
+    odata_type: String,
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+impl GraphUser {
+    fn into_source(self) -> Result<SourceUser, EntraError> {
+        let account_enabled = self.account_enabled.ok_or_else(|| {
+            EntraError::decode("Graph /users", format!("user {} came without accountEnabled", self.id))
+        })?;
+        let (division, cost_center) = match self.employee_org_data {
+            Some(org) => (non_empty(org.division), non_empty(org.cost_center)),
+            None => (None, None),
+        };
+        Ok(SourceUser {
+            id: self.id,
+            user_principal_name: self.user_principal_name,
+            display_name: non_empty(self.display_name),
+            given_name: non_empty(self.given_name),
+            surname: non_empty(self.surname),
+            mail: non_empty(self.mail),
+            account_enabled,
+            job_title: non_empty(self.job_title),
+            department: non_empty(self.department),
+            company_name: non_empty(self.company_name),
+            employee_id: non_empty(self.employee_id),
+            cost_center,
+            division,
+            user_type: non_empty(self.user_type),
+        })
+    }
+}
+
+/// `#microsoft.graph.user` → User, `#microsoft.graph.group` → Group, anything else → Other.
+pub fn member_kind(odata_type: &str) -> MemberKind {
+    match odata_type.trim_start_matches('#').trim_start_matches("microsoft.graph.") {
+        "user" => MemberKind::User,
+        "group" => MemberKind::Group,
+        other => MemberKind::Other(other.to_owned()),
+    }
+}
+
+fn principal_type(text: &str) -> Option<PrincipalType> {
+    match text {
+        "User" => Some(PrincipalType::User),
+        "Group" => Some(PrincipalType::Group),
+        "ServicePrincipal" => Some(PrincipalType::ServicePrincipal),
+        _ => None,
+    }
+}
+
+/// The users and groups assigned to the enterprise application (`appRoleAssignedTo`).
+pub async fn read_assignments(graph: &GraphClient, sp_id: &str) -> Result<Vec<Assignment>, EntraError> {
+    let url = graph.url(
+        &format!("/servicePrincipals/{sp_id}/appRoleAssignedTo"),
+        &[("$select", "principalId,principalType"), ("$top", "999")],
+    )?;
+    let rows: Vec<GraphAssignment> = graph.get_all(url, &HeaderMap::new()).await?;
+    let mut seen = HashSet::new();
+    let mut assignments = Vec::new();
+    for row in rows {
+        let kind = principal_type(&row.principal_type).ok_or_else(|| {
+            EntraError::decode(
+                "Graph appRoleAssignedTo",
+                format!("unknown principalType {:?}", row.principal_type),
+            )
+        })?;
+        // One principal can hold several app roles; scimsync cares about the principal once.
+        if seen.insert(row.principal_id.clone()) {
+            assignments.push(Assignment { principal_id: row.principal_id, principal_type: kind });
+        }
+    }
+    Ok(assignments)
+}
+
+/// Every user in the tenant, with the properties SourceUser needs.
+pub async fn read_users(graph: &GraphClient, page_size: u16) -> Result<Vec<SourceUser>, EntraError> {
+    let top = page_size.clamp(1, 999).to_string();
+    let url = graph.url("/users", &[("$select", USER_SELECT), ("$top", &top)])?;
+    let users: Vec<GraphUser> = graph.get_all(url, &HeaderMap::new()).await?;
+    users.into_iter().map(GraphUser::into_source).collect()
+}
+
+/// One group with its direct members.
+pub async fn read_group(
+    graph: &GraphClient,
+    group_id: &str,
+    page_size: u16,
+) -> Result<SourceGroup, EntraError> {
+    let url = graph.url(&format!("/groups/{group_id}"), &[("$select", "id,displayName")])?;
+    let group: GraphGroup = graph.get(url).await?;
+    let top = page_size.clamp(1, 999).to_string();
+    let url = graph.url(&format!("/groups/{group_id}/members"), &[("$select", "id"), ("$top", &top)])?;
+    let members: Vec<GraphMember> = graph.get_all(url, &HeaderMap::new()).await?;
+    Ok(SourceGroup {
+        id: group.id,
+        display_name: group.display_name.unwrap_or_default(),
+        members: members
+            .into_iter()
+            .map(|m| MemberRef { kind: member_kind(&m.odata_type), id: m.id })
+            .collect(),
+    })
+}
+
+/// Options of a directory read.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// `$top` for users and members, 1–999.
+    pub page_size: u16,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions { page_size: 999 }
+    }
+}
+
+/// Read everything a sync needs: assignments, all users, the assigned groups and every group nested
+/// in them (each read once; cycles end because a group is never read twice).
+pub async fn read_directory(
+    graph: &GraphClient,
+    sp_id: &str,
+    options: &ReadOptions,
+) -> Result<Directory, EntraError> {
+    let assignments = read_assignments(graph, sp_id).await?;
+    let users = read_users(graph, options.page_size).await?;
+
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut next: Vec<String> = assignments
+        .iter()
+        .filter(|a| a.principal_type == PrincipalType::Group)
+        .filter(|a| seen.insert(a.principal_id.clone()))
+        .map(|a| a.principal_id.clone())
+        .collect();
+    let mut groups = Vec::new();
+    // Breadth first, one level at a time, each level read concurrently.
+    while !next.is_empty() {
+        let level: Vec<SourceGroup> = futures::stream::iter(next.iter())
+            .map(|id| read_group(graph, id, options.page_size))
+            .buffered(GROUP_CONCURRENCY)
+            .try_collect()
+            .await?;
+        next = level
+            .iter()
+            .flat_map(|g| g.members.iter())
+            .filter(|m| m.kind == MemberKind::Group)
+            .filter(|m| seen.insert(m.id.clone()))
+            .map(|m| m.id.clone())
+            .collect();
+        groups.extend(level);
+    }
+    Ok(Directory { users, groups, assignments })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_kinds() {
+        let cases = [
+            ("#microsoft.graph.user", MemberKind::User),
+            ("#microsoft.graph.group", MemberKind::Group),
+            ("#microsoft.graph.device", MemberKind::Other("device".into())),
+            ("#microsoft.graph.orgContact", MemberKind::Other("orgContact".into())),
+        ];
+        for (odata, kind) in cases {
+            assert_eq!(member_kind(odata), kind, "{odata}");
+        }
+    }
+
+    #[test]
+    fn user_conversion_drops_empty_values_and_reads_org_data() {
+        let user: GraphUser = serde_json::from_value(serde_json::json!({
+            "id": "u1", "userPrincipalName": "a@x", "displayName": "A", "givenName": "", "surname": null,
+            "accountEnabled": false, "employeeOrgData": {"division": "R&D", "costCenter": "42"}
+        }))
+        .unwrap();
+        let user = user.into_source().unwrap();
+        assert_eq!(user.given_name, None);
+        assert_eq!(user.surname, None);
+        assert!(!user.account_enabled);
+        assert_eq!(user.division.as_deref(), Some("R&D"));
+        assert_eq!(user.cost_center.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn user_without_account_enabled_is_an_error() {
+        let user: GraphUser = serde_json::from_value(serde_json::json!({"id": "u1"})).unwrap();
+        assert!(user.into_source().is_err());
+    }
+}

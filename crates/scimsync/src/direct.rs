@@ -1,0 +1,185 @@
+//! `plan` and `sync`: read Entra ID and AWS, plan the difference, apply it.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+use scimsync_core::Plan;
+use scimsync_entra::app::{AppSelector, find_app};
+use scimsync_entra::directory::{ReadOptions, read_directory};
+use scimsync_scim::ScimClient;
+use scimsync_sync::{ApplyReport, StateIdentity, StateStore, apply, read_target};
+use serde_json::json;
+
+use crate::cli::Output;
+use crate::exit::Exit;
+use crate::render;
+use crate::settings::{AwsSettings, EntraSettings, SyncSettings, default_state_path};
+
+/// Everything a direct run works from.
+pub struct Prepared {
+    pub plan: Plan,
+    pub scim: ScimClient,
+    pub state: StateStore,
+    pub graph_calls: u64,
+}
+
+/// Where the state lives: `--state`, the config file, or one file per endpoint in the state directory.
+pub fn state_path(sync: &SyncSettings, aws: &AwsSettings) -> Result<PathBuf> {
+    match &sync.state {
+        Some(path) => Ok(path.clone()),
+        None => default_state_path(&aws.scim_url),
+    }
+}
+
+pub fn open_state(path: &std::path::Path, entra: &EntraSettings, aws: &AwsSettings) -> Result<StateStore> {
+    let identity = StateIdentity {
+        tenant_id: entra.tenant_id.clone(),
+        scim_url: aws.scim_url.trim_end_matches('/').to_string(),
+    };
+    StateStore::open(path, &identity).map_err(|e| anyhow!("{e}"))
+}
+
+/// Reads both sides and plans. Nothing is written to AWS.
+pub async fn prepare(
+    entra: &EntraSettings,
+    aws: &AwsSettings,
+    sync: &SyncSettings,
+    state: StateStore,
+) -> Result<Prepared> {
+    let graph = entra.graph()?;
+    let scim = aws.client()?;
+    let app = find_app(&graph, &AppSelector::parse(&entra.app)).await.map_err(|e| anyhow!("{e}"))?;
+    tracing::info!(app = %app.display_name, id = %app.id, "found the enterprise application");
+    let directory = read_directory(&graph, &app.id, &ReadOptions::default())
+        .await
+        .map_err(|e| anyhow!("{e}"))
+        .context("reading Entra ID failed; nothing was changed in AWS")?;
+    let desired = scimsync_core::desired(&directory, &sync.scope);
+    let managed = state.managed().map_err(|e| anyhow!("{e}"))?;
+    let current = read_target(&scim, &desired, &managed, sync.plan.adopt_by_name, sync.concurrency)
+        .await
+        .map_err(|e| anyhow!("{e}"))
+        .context("reading AWS failed; nothing was changed")?;
+    let plan = scimsync_core::plan(&desired, &current, &managed, &sync.plan);
+    Ok(Prepared { plan, scim, state, graph_calls: graph.calls() })
+}
+
+/// `scimsync plan`.
+pub async fn plan(
+    entra: &EntraSettings,
+    aws: &AwsSettings,
+    sync: &SyncSettings,
+    output: Output,
+    detailed_exitcode: bool,
+) -> Result<Exit> {
+    let state = open_state(&state_path(sync, aws)?, entra, aws)?;
+    let prepared = prepare(entra, aws, sync, state).await?;
+    match output {
+        Output::Human => print!("{}", render::plan(&prepared.plan)),
+        Output::Json => {
+            let body = json!({ "summary": prepared.plan.summary(), "plan": prepared.plan });
+            println!("{}", serde_json::to_string_pretty(&body)?);
+        }
+    }
+    Ok(if detailed_exitcode && !prepared.plan.is_empty() { Exit::ChangesPending } else { Exit::Success })
+}
+
+/// The outcome of `sync`, for callers that print it themselves (the demo).
+pub struct SyncResult {
+    pub plan: Plan,
+    pub report: ApplyReport,
+    pub aws_requests: u64,
+    pub aws_writes: u64,
+    pub graph_calls: u64,
+    pub seconds: f64,
+}
+
+impl SyncResult {
+    pub fn exit(&self) -> Exit {
+        let incomplete = self.report.failures().next().is_some()
+            || !self.plan.rejected.is_empty()
+            || !self.plan.conflicts.is_empty();
+        if incomplete { Exit::Incomplete } else { Exit::Success }
+    }
+}
+
+pub async fn run_sync(
+    entra: &EntraSettings,
+    aws: &AwsSettings,
+    sync: &SyncSettings,
+    state: StateStore,
+) -> Result<SyncResult> {
+    let started = Instant::now();
+    let prepared = prepare(entra, aws, sync, state).await?;
+    let run = prepared.state.begin_run("sync").map_err(|e| anyhow!("{e}"))?;
+    let report = apply(&prepared.scim, &prepared.plan, &prepared.state, sync.concurrency)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let stats = prepared.scim.stats();
+    let result = SyncResult {
+        plan: prepared.plan,
+        report,
+        aws_requests: stats.requests(),
+        aws_writes: stats.writes(),
+        graph_calls: prepared.graph_calls,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let failed = result.report.failures().count();
+    let summary = json!({
+        "plan": result.plan.summary(),
+        "applied": result.report.succeeded(),
+        "failed": failed,
+        "rejected": result.plan.rejected.len(),
+        "conflicts": result.plan.conflicts.len(),
+        "aws_requests": result.aws_requests,
+    });
+    let outcome = if failed == 0 { "ok" } else { "partial" };
+    prepared.state.finish_run(run, outcome, &summary).map_err(|e| anyhow!("{e}"))?;
+    Ok(result)
+}
+
+/// `scimsync sync`.
+pub async fn sync(
+    entra: &EntraSettings,
+    aws: &AwsSettings,
+    sync: &SyncSettings,
+    output: Output,
+) -> Result<Exit> {
+    let state = open_state(&state_path(sync, aws)?, entra, aws)?;
+    let result = run_sync(entra, aws, sync, state).await?;
+    match output {
+        Output::Human => print_sync(&result),
+        Output::Json => {
+            let body = json!({
+                "summary": result.plan.summary(),
+                "plan": result.plan,
+                "outcomes": result.report.outcomes,
+                "aws_requests": result.aws_requests,
+                "graph_calls": result.graph_calls,
+            });
+            println!("{}", serde_json::to_string_pretty(&body)?);
+        }
+    }
+    Ok(result.exit())
+}
+
+pub fn print_sync(result: &SyncResult) {
+    if result.plan.is_empty() {
+        print!("{}", render::plan(&result.plan));
+        return;
+    }
+    print!("{}", render::plan(&result.plan));
+    println!();
+    print!("{}", render::report(&result.report));
+    let failed = result.report.failures().count();
+    println!(
+        "Applied {} changes in {:.1} s ({} AWS requests, {} of them writes; {} Graph requests){}.",
+        result.report.succeeded(),
+        result.seconds,
+        result.aws_requests,
+        result.aws_writes,
+        result.graph_calls,
+        if failed > 0 { format!("; {failed} failed") } else { String::new() }
+    );
+}

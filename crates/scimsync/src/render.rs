@@ -1,0 +1,244 @@
+//! What people read: plans, apply reports and AWS state as text. Colour only on a terminal.
+
+use std::fmt::Write;
+
+use owo_colors::{OwoColorize, Stream};
+use scimsync_core::plan::{ObjectKind, Target};
+use scimsync_core::{Plan, RemovalMode};
+use scimsync_sync::ApplyReport;
+
+/// How many member names to list for one group before summarising.
+const MEMBERS_SHOWN: usize = 8;
+
+fn paint(text: &str, colour: fn(&str) -> String) -> String {
+    // owo-colors decides per stream whether colour is wanted (a terminal, NO_COLOR unset).
+    let mut out = String::new();
+    let _ = write!(out, "{}", text.if_supports_color(Stream::Stdout, |t| colour(t)));
+    out
+}
+
+fn green(t: &str) -> String {
+    t.green().to_string()
+}
+fn yellow(t: &str) -> String {
+    t.yellow().to_string()
+}
+fn red(t: &str) -> String {
+    t.red().to_string()
+}
+fn dim(t: &str) -> String {
+    t.dimmed().to_string()
+}
+fn bold(t: &str) -> String {
+    t.bold().to_string()
+}
+
+fn names(members: &[scimsync_core::plan::MemberName]) -> String {
+    let mut shown: Vec<&str> = members.iter().take(MEMBERS_SHOWN).map(|m| m.name.as_str()).collect();
+    shown.sort_unstable();
+    let mut text = shown.join(", ");
+    if members.len() > MEMBERS_SHOWN {
+        let _ = write!(text, " … and {} more", members.len() - MEMBERS_SHOWN);
+    }
+    text
+}
+
+/// The plan for a person: grouped by kind of object, a summary line last.
+pub fn plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    let mut section = |title: &str, lines: Vec<String>| {
+        if !lines.is_empty() {
+            let _ = writeln!(out, "{}", paint(title, bold));
+            for line in lines {
+                let _ = writeln!(out, "  {line}");
+            }
+            out.push('\n');
+        }
+    };
+
+    let mut users = Vec::new();
+    for user in &plan.user_creates {
+        users.push(format!(
+            "{} {}  ({})",
+            paint("+ create ", green),
+            user.values.user_name,
+            user.values.display_name
+        ));
+    }
+    for update in &plan.user_updates {
+        let changes: Vec<String> = update
+            .changes
+            .iter()
+            .map(|c| {
+                let show = |v: &Option<scimsync_core::AttrValue>| {
+                    v.as_ref().map_or("(none)".to_string(), |v| v.to_string())
+                };
+                format!("{}: {} → {}", c.attr.label(), show(&c.old), show(&c.new))
+            })
+            .collect();
+        users.push(format!("{} {}  {}", paint("~ update ", yellow), update.user_name, changes.join("; ")));
+    }
+    for removal in &plan.user_removals {
+        let (verb, note) = match removal.mode {
+            RemovalMode::Disable => ("- disable", "left scope; active=false, AWS assignments kept"),
+            RemovalMode::Delete => ("- delete ", "left scope; deleting removes its AWS assignments"),
+        };
+        users.push(format!("{} {}  {}", paint(verb, red), removal.user_name, paint(note, dim)));
+    }
+    section("Users", users);
+
+    let mut groups = Vec::new();
+    for group in &plan.group_creates {
+        groups.push(format!("{} {}", paint("+ create ", green), group.display_name));
+    }
+    for update in &plan.group_updates {
+        let what = match &update.display_name {
+            Some(name) => format!("displayName: {:?} → {name:?}", update.old_name),
+            None => "externalId set".to_string(),
+        };
+        groups.push(format!("{} {}  {what}", paint("~ update ", yellow), update.old_name));
+    }
+    for removal in &plan.group_removals {
+        groups.push(format!(
+            "{} {}  {}",
+            paint("- delete ", red),
+            removal.display_name,
+            paint("left scope; deleting removes its AWS assignments", dim)
+        ));
+    }
+    section("Groups", groups);
+
+    let mut members = Vec::new();
+    for change in &plan.member_changes {
+        let created = matches!(change.group, Target::New(_));
+        let mut line = format!("{}{}", change.group_name, if created { " (new)" } else { "" });
+        if !change.add.is_empty() {
+            let _ = write!(
+                line,
+                "\n      {} {}",
+                paint(&format!("+ {} add:", change.add.len()), green),
+                names(&change.add)
+            );
+        }
+        if !change.remove.is_empty() {
+            let _ = write!(
+                line,
+                "\n      {} {}",
+                paint(&format!("- {} remove:", change.remove.len()), red),
+                names(&change.remove)
+            );
+        }
+        members.push(line);
+    }
+    section("Group members", members);
+
+    let mut held = Vec::new();
+    for rejection in &plan.rejected {
+        held.push(format!(
+            "{} {}: {}",
+            paint("! rejected", red),
+            rejection.name,
+            rejection.reasons.join("; ")
+        ));
+    }
+    for conflict in &plan.conflicts {
+        let kind = match conflict.kind {
+            ObjectKind::User => "user",
+            ObjectKind::Group => "group",
+        };
+        held.push(format!("{} {kind} {}: {}", paint("! conflict", red), conflict.name, conflict.reason));
+    }
+    section("Not applied (fix in Entra ID or in the settings)", held);
+
+    let adopted = plan.adoptions.len();
+    if adopted > 0 {
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(
+                &format!("{adopted} existing AWS objects carry their Entra object id and become managed."),
+                dim
+            )
+        );
+    }
+    if !plan.unmanaged.is_empty() {
+        let mut listed: Vec<&str> =
+            plan.unmanaged.iter().take(MEMBERS_SHOWN).map(|u| u.name.as_str()).collect();
+        listed.sort_unstable();
+        let more = plan.unmanaged.len().saturating_sub(MEMBERS_SHOWN);
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(
+                &format!(
+                    "Left alone: {} AWS objects scimsync does not manage ({}{}).",
+                    plan.unmanaged.len(),
+                    listed.join(", "),
+                    if more > 0 { format!(" … and {more} more") } else { String::new() }
+                ),
+                dim
+            )
+        );
+    }
+    let skipped: usize = plan.skipped_members.values().sum();
+    if skipped > 0 {
+        let kinds: Vec<String> =
+            plan.skipped_members.iter().map(|(k, n)| format!("{n} {}", short_type(k))).collect();
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(&format!("Skipped group members that are not users: {}.", kinds.join(", ")), dim)
+        );
+    }
+    let _ = writeln!(out, "{}", summary_line(plan));
+    out
+}
+
+fn short_type(odata: &str) -> &str {
+    odata.rsplit('.').next().unwrap_or(odata)
+}
+
+/// `Plan: 3 to create, 1 to update, …` or the no-change line.
+pub fn summary_line(plan: &Plan) -> String {
+    let s = plan.summary();
+    if s.total() == 0 {
+        return paint("No changes. AWS is in step with Entra ID.", green);
+    }
+    paint(
+        &format!(
+            "Plan: {} to create, {} to update, {} to disable, {} to delete, {} member additions, {} member removals.",
+            s.create, s.update, s.disable, s.delete, s.member_add, s.member_remove
+        ),
+        bold,
+    )
+}
+
+/// What `sync` did, one line per change.
+pub fn report(report: &ApplyReport) -> String {
+    let mut out = String::new();
+    for outcome in &report.outcomes {
+        let detail =
+            if outcome.detail.is_empty() { String::new() } else { format!("  ({})", outcome.detail) };
+        match &outcome.error {
+            None => {
+                let _ = writeln!(
+                    out,
+                    "{} {} {}{detail}",
+                    paint("✓", green),
+                    outcome.action.label(),
+                    outcome.name
+                );
+            }
+            Some(error) => {
+                let _ = writeln!(
+                    out,
+                    "{} {} {}{detail}: {error}",
+                    paint("✗", red),
+                    outcome.action.label(),
+                    outcome.name
+                );
+            }
+        }
+    }
+    out
+}

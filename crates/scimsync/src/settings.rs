@@ -1,0 +1,315 @@
+//! Resolved settings: flags and environment (already merged by clap) over the TOML config file, then
+//! validated into what the commands need. Secrets come from the environment, a file, or a prompt;
+//! never from the config file itself.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use scimsync_core::{Nesting, PlanOptions, RemovalMode, ScopeOptions};
+use scimsync_entra::credential::{ClientSecretCredential, Cloud};
+use scimsync_entra::graph::{GraphClient, GraphClientConfig};
+use scimsync_scim::{ScimClient, ScimConfig, SecretString};
+use serde::Deserialize;
+
+use crate::cli::{AwsArgs, EntraArgs};
+
+/// The config file. Every key is optional; unknown keys are errors so that typos do not pass silently.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub entra: EntraSection,
+    #[serde(default)]
+    pub aws: AwsSection,
+    #[serde(default)]
+    pub sync: SyncSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntraSection {
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    /// A file holding the client secret (the secret itself never goes in this file).
+    pub client_secret_file: Option<PathBuf>,
+    pub authority_host: Option<String>,
+    pub graph_url: Option<String>,
+    pub app: Option<String>,
+    pub job: Option<String>,
+    pub requests_per_second: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSection {
+    pub scim_url: Option<String>,
+    /// A file holding the SCIM access token.
+    pub scim_token_file: Option<PathBuf>,
+    pub requests_per_second: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSection {
+    /// "disable" (default) or "delete": what happens to managed users and groups that leave scope.
+    pub removal: Option<RemovalMode>,
+    /// Take over AWS objects that hold a wanted name under another or no externalId.
+    pub adopt_by_name: Option<bool>,
+    /// "flatten" (default) or "ignore".
+    pub nesting: Option<Nesting>,
+    /// Writes in flight at once.
+    pub concurrency: Option<usize>,
+    pub state: Option<PathBuf>,
+}
+
+impl ConfigFile {
+    pub fn load(path: Option<&Path>) -> Result<ConfigFile> {
+        let Some(path) = path else { return Ok(ConfigFile::default()) };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        toml::from_str(&text).map_err(|e| {
+            anyhow!(
+                "the config file {} is not valid: {e}\nSee docs/configuration.md for the keys.",
+                path.display()
+            )
+        })
+    }
+}
+
+/// What a command needs to reach Entra ID.
+pub struct EntraSettings {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub secret: SecretString,
+    pub authority_host: String,
+    pub graph_url: String,
+    pub app: String,
+    pub requests_per_second: u32,
+}
+
+/// Whether a missing value may be asked for on the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    IfTerminal,
+    Never,
+}
+
+fn ask(name: &str, secret: bool, prompt: Prompt) -> Result<Option<String>> {
+    if prompt == Prompt::Never || !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Ok(None);
+    }
+    let value = if secret {
+        rpassword::prompt_password(format!("{name}: ")).context("cannot read from the terminal")?
+    } else {
+        eprint!("{name}: ");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("cannot read from the terminal")?;
+        line
+    };
+    let value = value.trim().to_string();
+    Ok((!value.is_empty()).then_some(value))
+}
+
+fn read_secret_file(path: &Path, what: &str) -> Result<SecretString> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the {what} file {}", path.display()))?;
+    let text = text.trim();
+    if text.is_empty() {
+        bail!("the {what} file {} is empty", path.display());
+    }
+    Ok(SecretString::from(text.to_string()))
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+impl EntraSettings {
+    pub fn resolve(args: &EntraArgs, file: &ConfigFile, prompt: Prompt) -> Result<EntraSettings> {
+        let f = &file.entra;
+        let mut missing = Vec::new();
+        let mut required = |value: Option<String>, name: &str, env: &str, secret: bool| -> Result<String> {
+            if let Some(v) = non_empty(value) {
+                return Ok(v);
+            }
+            if let Some(v) = ask(name, secret, prompt)? {
+                return Ok(v);
+            }
+            missing.push(format!("{name} ({env})"));
+            Ok(String::new())
+        };
+        let tenant_id =
+            required(args.tenant_id.clone().or(f.tenant_id.clone()), "tenant id", "AZURE_TENANT_ID", false)?;
+        let client_id =
+            required(args.client_id.clone().or(f.client_id.clone()), "client id", "AZURE_CLIENT_ID", false)?;
+        let secret_from_env = non_empty(std::env::var("AZURE_CLIENT_SECRET").ok());
+        let secret = match (secret_from_env, &f.client_secret_file) {
+            (Some(s), _) => SecretString::from(s),
+            (None, Some(path)) => read_secret_file(path, "client secret")?,
+            (None, None) => SecretString::from(required(None, "client secret", "AZURE_CLIENT_SECRET", true)?),
+        };
+        let app = required(args.app.clone().or(f.app.clone()), "enterprise app", "SCIMSYNC_APP", false)?;
+        if !missing.is_empty() {
+            bail!(
+                "missing {}: set the environment variable, the flag, or the [entra] section of the config file",
+                missing.join(", ")
+            );
+        }
+        Ok(EntraSettings {
+            tenant_id,
+            client_id,
+            secret,
+            authority_host: non_empty(args.authority_host.clone().or(f.authority_host.clone()))
+                .unwrap_or_else(|| "https://login.microsoftonline.com".into()),
+            graph_url: non_empty(args.graph_url.clone().or(f.graph_url.clone())).unwrap_or_default(),
+            app,
+            requests_per_second: f.requests_per_second.unwrap_or(50),
+        })
+    }
+
+    /// A signed-in Graph client (sign-in happens on the first call).
+    pub fn graph(&self) -> Result<GraphClient> {
+        let graph_url = (!self.graph_url.is_empty()).then_some(self.graph_url.as_str());
+        let cloud = Cloud::from_authority(&self.authority_host, graph_url).map_err(|e| anyhow!("{e}"))?;
+        let credential =
+            ClientSecretCredential::new(&cloud, &self.tenant_id, self.client_id.clone(), self.secret.clone())
+                .map_err(|e| anyhow!("{e}"))?;
+        let mut config = GraphClientConfig::new(cloud.graph_root.clone());
+        if let Some(rps) = std::num::NonZeroU32::new(self.requests_per_second) {
+            config.requests_per_second = rps;
+        }
+        GraphClient::new(config, Arc::new(credential)).map_err(|e| anyhow!("{e}"))
+    }
+}
+
+/// What a command needs to reach AWS.
+pub struct AwsSettings {
+    pub scim_url: String,
+    pub token: SecretString,
+    pub requests_per_second: u32,
+}
+
+impl AwsSettings {
+    pub fn resolve(args: &AwsArgs, file: &ConfigFile) -> Result<AwsSettings> {
+        let f = &file.aws;
+        let scim_url = non_empty(args.scim_url.clone().or(f.scim_url.clone())).ok_or_else(|| {
+            anyhow!(
+                "missing the AWS SCIM endpoint: set SCIMSYNC_SCIM_URL, --scim-url or scim_url in the [aws] \
+                 section of the config file (IAM Identity Center console > Settings > Identity source > \
+                 Automatic provisioning)"
+            )
+        })?;
+        let token_file = args.scim_token_file.clone().or(f.scim_token_file.clone());
+        let token = match (non_empty(std::env::var("SCIMSYNC_SCIM_TOKEN").ok()), token_file) {
+            (Some(t), _) => SecretString::from(t),
+            (None, Some(path)) => read_secret_file(&path, "SCIM token")?,
+            (None, None) => bail!(
+                "missing the AWS SCIM access token: set SCIMSYNC_SCIM_TOKEN or point --scim-token-file \
+                 (or scim_token_file in the [aws] section) at a file that holds it"
+            ),
+        };
+        Ok(AwsSettings { scim_url, token, requests_per_second: f.requests_per_second.unwrap_or(20) })
+    }
+
+    pub fn client(&self) -> Result<ScimClient> {
+        let mut config = ScimConfig::new(self.scim_url.clone(), self.token.clone());
+        config.requests_per_second = self.requests_per_second.max(1);
+        ScimClient::new(config).map_err(|e| anyhow!("{e}"))
+    }
+}
+
+/// How a direct sync behaves.
+pub struct SyncSettings {
+    pub scope: ScopeOptions,
+    pub plan: PlanOptions,
+    pub concurrency: usize,
+    pub state: Option<PathBuf>,
+}
+
+impl SyncSettings {
+    pub fn resolve(state: Option<PathBuf>, file: &ConfigFile) -> Result<SyncSettings> {
+        let s = &file.sync;
+        let concurrency = s.concurrency.unwrap_or(4);
+        if concurrency == 0 || concurrency > 64 {
+            bail!("sync.concurrency must be between 1 and 64 (it is {concurrency})");
+        }
+        Ok(SyncSettings {
+            scope: ScopeOptions { nesting: s.nesting.unwrap_or_default() },
+            plan: PlanOptions {
+                removal: s.removal.unwrap_or_default(),
+                adopt_by_name: s.adopt_by_name.unwrap_or(false),
+            },
+            concurrency,
+            state: state.or(s.state.clone()),
+        })
+    }
+}
+
+/// The default state file for a SCIM endpoint: one per endpoint in the user's state directory.
+pub fn default_state_path(scim_url: &str) -> Result<PathBuf> {
+    let dir = dirs::state_dir()
+        .or_else(dirs::data_local_dir)
+        .ok_or_else(|| anyhow!("cannot find a state directory for this user; pass --state PATH"))?;
+    let name: String = scim_url
+        .trim_end_matches('/')
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+        .collect();
+    Ok(dir.join("scimsync").join(format!("{name}.db")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_file_rejects_unknown_keys_and_says_where() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[sync]\nremoval = \"disable\"\nadopt_by_nme = true\n").expect("write");
+        let err = ConfigFile::load(Some(&path)).expect_err("typo").to_string();
+        assert!(err.contains("adopt_by_nme"), "{err}");
+        std::fs::write(&path, "[sync]\nremoval = \"purge\"\n").expect("write");
+        let err = ConfigFile::load(Some(&path)).expect_err("bad value").to_string();
+        assert!(err.contains("purge") || err.contains("removal"), "{err}");
+    }
+
+    #[test]
+    fn a_full_config_file_parses() {
+        let text = r#"
+            [entra]
+            tenant_id = "contoso.onmicrosoft.com"
+            client_id = "00000000-0000-0000-0000-000000000000"
+            client_secret_file = "/run/secrets/entra"
+            app = "AWS IAM Identity Center"
+            [aws]
+            scim_url = "https://scim.us-east-1.amazonaws.com/abc/scim/v2/"
+            scim_token_file = "/run/secrets/scim"
+            requests_per_second = 10
+            [sync]
+            removal = "delete"
+            adopt_by_name = true
+            nesting = "ignore"
+            concurrency = 8
+        "#;
+        let file: ConfigFile = toml::from_str(text).expect("parses");
+        let sync = SyncSettings::resolve(None, &file).expect("valid");
+        assert_eq!(sync.plan.removal, RemovalMode::Delete);
+        assert!(sync.plan.adopt_by_name);
+        assert_eq!(sync.scope.nesting, Nesting::Ignore);
+        assert_eq!(file.aws.requests_per_second, Some(10));
+    }
+
+    #[test]
+    fn state_paths_are_one_per_endpoint() {
+        let a = default_state_path("https://scim.us-east-1.amazonaws.com/abc/scim/v2/").expect("path");
+        let b = default_state_path("https://scim.us-east-1.amazonaws.com/abc/scim/v2").expect("path");
+        let c = default_state_path("https://scim.eu-west-1.amazonaws.com/xyz/scim/v2").expect("path");
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+}
