@@ -12,7 +12,7 @@ use scimsync_entra::trigger::TriggerOptions;
 use scimsync_scim::SecretString;
 use serde_json::Value;
 
-use crate::direct::{open_state, print_sync, run_sync};
+use crate::direct::{open_state, print_outcomes, print_sync, run_sync};
 use crate::exit::Exit;
 use crate::settings::{AwsSettings, EntraSettings, SyncSettings};
 use crate::{render, trigger};
@@ -124,7 +124,7 @@ async fn story(emulator: &RunningEmulator) -> Result<Exit> {
 
     heading("3. `scimsync sync` applies it");
     let first = run_sync(&entra, &aws, &sync, open_state(&state_path, &entra, &aws)?).await?;
-    print_sync(&first);
+    print_outcomes(&first);
     println!("\nAWS after the direct sync:");
     print!("{}", aws_table(&emulator.aws().snapshot()));
 

@@ -165,16 +165,19 @@ pub async fn sync(
 }
 
 pub fn print_sync(result: &SyncResult) {
-    if result.plan.is_empty() {
-        print!("{}", render::plan(&result.plan));
-        return;
-    }
     print!("{}", render::plan(&result.plan));
-    println!();
+    if !result.plan.is_empty() {
+        println!();
+        print_outcomes(result);
+    }
+}
+
+/// What was done, without the plan before it.
+pub fn print_outcomes(result: &SyncResult) {
     print!("{}", render::report(&result.report));
     let failed = result.report.failures().count();
     println!(
-        "Applied {} changes in {:.1} s ({} AWS requests, {} of them writes; {} Graph requests){}.",
+        "Applied {} changes in {:.2} s ({} AWS requests, {} of them writes; {} Graph requests){}.",
         result.report.succeeded(),
         result.seconds,
         result.aws_requests,

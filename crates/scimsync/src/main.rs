@@ -9,6 +9,7 @@ mod render;
 mod settings;
 mod trigger;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -26,8 +27,20 @@ fn init_logging(level: LogLevel) {
         LogLevel::Debug => "debug",
         LogLevel::Trace => "trace",
     };
-    let filter = EnvFilter::new(level);
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    // The level applies to scimsync's own crates; the HTTP stack stays at warn unless RUST_LOG says more.
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => EnvFilter::new(directives),
+        _ => EnvFilter::new(format!(
+            "warn,scimsync={level},scimsync_core={level},scimsync_entra={level},scimsync_scim={level},\
+             scimsync_sync={level},scimsync_emulator={level}"
+        )),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Exit> {

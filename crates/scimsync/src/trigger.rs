@@ -229,7 +229,8 @@ pub fn job_summary(job: &SyncJob) -> String {
             .status
             .synchronized_entry_count_by_type
             .iter()
-            .map(|kc| format!("{} {}", kc.value.unwrap_or(0), kc.key))
+            // Graph's keys read "user to urn:ietf:params:scim:…": the object type is what matters here.
+            .map(|kc| format!("{} {}", kc.value.unwrap_or(0), kc.key.split(" to ").next().unwrap_or(&kc.key)))
             .collect();
         row("synchronized", counts.join(", "));
     }
