@@ -3,12 +3,14 @@
 //! Nothing here does IO. Every decision about what to change in AWS is a pure function of its inputs.
 
 pub mod attr;
+pub mod guard;
 pub mod mapping;
 pub mod model;
 pub mod plan;
 pub mod scope;
 
 pub use attr::{AttrChange, AttrValue, UserAttr, diff_user};
+pub use guard::{GuardOptions, Held, hold_mass_removals};
 pub use mapping::Rejection;
 pub use model::*;
 pub use plan::{Desired, Managed, Plan, PlanOptions, PlanSummary, RemovalMode, Target, desired, plan};

@@ -17,7 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         of both services and `demo` shows everything on them.",
     after_help = "Exit codes: 0 success; 1 error; 2 `plan --detailed-exitcode` found changes; \
         3 finished, but some objects failed, were rejected or conflict; 4 the provisioning cycle failed \
-        or the job is quarantined; 5 timed out waiting."
+        or the job is quarantined; 5 timed out waiting; 6 removals held by the guard (see --allow-removals)."
 )]
 pub struct Cli {
     /// TOML config file (flags and environment variables take precedence over it).
@@ -177,6 +177,9 @@ pub struct SyncScopeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Human)]
     pub output: Output,
+    /// Apply removals even above the guard's thresholds, for this run only.
+    #[arg(long)]
+    pub allow_removals: bool,
 }
 
 #[derive(Debug, Args)]

@@ -113,6 +113,8 @@ async fn story(emulator: &RunningEmulator) -> Result<Exit> {
         plan: Default::default(),
         concurrency: 4,
         state: Some(state_dir.path().join("state.db")),
+        guard: Default::default(),
+        allow_removals: false,
     };
     let state_path = state_dir.path().join("state.db");
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
-use scimsync_core::Plan;
+use scimsync_core::{Held, Plan, hold_mass_removals};
 use scimsync_entra::app::{AppSelector, find_app};
 use scimsync_entra::directory::{ReadOptions, read_directory};
 use scimsync_scim::ScimClient;
@@ -19,6 +19,8 @@ use crate::settings::{AwsSettings, EntraSettings, SyncSettings, default_state_pa
 /// Everything a direct run works from.
 pub struct Prepared {
     pub plan: Plan,
+    /// Removals the guard took out of the plan.
+    pub held: Option<Held>,
     pub scim: ScimClient,
     pub state: StateStore,
     pub graph_calls: u64,
@@ -61,8 +63,10 @@ pub async fn prepare(
         .await
         .map_err(|e| anyhow!("{e}"))
         .context("reading AWS failed; nothing was changed")?;
-    let plan = scimsync_core::plan(&desired, &current, &managed, &sync.plan);
-    Ok(Prepared { plan, scim, state, graph_calls: graph.calls() })
+    let mut plan = scimsync_core::plan(&desired, &current, &managed, &sync.plan);
+    let managed_count = managed.users.len() + managed.groups.len();
+    let held = hold_mass_removals(&mut plan, managed_count, &sync.guard, sync.allow_removals);
+    Ok(Prepared { plan, held, scim, state, graph_calls: graph.calls() })
 }
 
 /// `scimsync plan`.
@@ -76,9 +80,10 @@ pub async fn plan(
     let state = open_state(&state_path(sync, aws)?, entra, aws)?;
     let prepared = prepare(entra, aws, sync, state).await?;
     match output {
-        Output::Human => print!("{}", render::plan(&prepared.plan)),
+        Output::Human => print!("{}{}", render::plan(&prepared.plan), render::held(prepared.held.as_ref())),
         Output::Json => {
-            let body = json!({ "summary": prepared.plan.summary(), "plan": prepared.plan });
+            let body =
+                json!({ "summary": prepared.plan.summary(), "plan": prepared.plan, "held": prepared.held });
             println!("{}", serde_json::to_string_pretty(&body)?);
         }
     }
@@ -88,6 +93,7 @@ pub async fn plan(
 /// The outcome of `sync`, for callers that print it themselves (the demo).
 pub struct SyncResult {
     pub plan: Plan,
+    pub held: Option<Held>,
     pub report: ApplyReport,
     pub aws_requests: u64,
     pub aws_writes: u64,
@@ -100,7 +106,13 @@ impl SyncResult {
         let incomplete = self.report.failures().next().is_some()
             || !self.plan.rejected.is_empty()
             || !self.plan.conflicts.is_empty();
-        if incomplete { Exit::Incomplete } else { Exit::Success }
+        if self.held.is_some() {
+            Exit::RemovalsHeld
+        } else if incomplete {
+            Exit::Incomplete
+        } else {
+            Exit::Success
+        }
     }
 }
 
@@ -119,6 +131,7 @@ pub async fn run_sync(
     let stats = prepared.scim.stats();
     let result = SyncResult {
         plan: prepared.plan,
+        held: prepared.held,
         report,
         aws_requests: stats.requests(),
         aws_writes: stats.writes(),
@@ -133,8 +146,13 @@ pub async fn run_sync(
         "rejected": result.plan.rejected.len(),
         "conflicts": result.plan.conflicts.len(),
         "aws_requests": result.aws_requests,
+        "held": result.held,
     });
-    let outcome = if failed == 0 { "ok" } else { "partial" };
+    let outcome = match (&result.held, failed) {
+        (Some(_), _) => "held",
+        (None, 0) => "ok",
+        (None, _) => "partial",
+    };
     prepared.state.finish_run(run, outcome, &summary).map_err(|e| anyhow!("{e}"))?;
     Ok(result)
 }
@@ -155,6 +173,7 @@ pub async fn sync(
                 "summary": result.plan.summary(),
                 "plan": result.plan,
                 "outcomes": result.report.outcomes,
+                "held": result.held,
                 "aws_requests": result.aws_requests,
                 "graph_calls": result.graph_calls,
             });
@@ -165,7 +184,7 @@ pub async fn sync(
 }
 
 pub fn print_sync(result: &SyncResult) {
-    print!("{}", render::plan(&result.plan));
+    print!("{}{}", render::plan(&result.plan), render::held(result.held.as_ref()));
     if !result.plan.is_empty() {
         println!();
         print_outcomes(result);

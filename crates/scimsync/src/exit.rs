@@ -13,6 +13,8 @@ pub enum Exit {
     JobFailed,
     /// Gave up waiting.
     TimedOut,
+    /// The removal guard held back removals; everything else was applied.
+    RemovalsHeld,
 }
 
 impl Exit {
@@ -24,6 +26,7 @@ impl Exit {
             Exit::Incomplete => 3,
             Exit::JobFailed => 4,
             Exit::TimedOut => 5,
+            Exit::RemovalsHeld => 6,
         }
     }
 }

@@ -64,13 +64,13 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Plan(args) => {
             let entra = EntraSettings::resolve(&args.common.entra, &file, Prompt::Never)?;
             let aws = AwsSettings::resolve(&args.common.aws, &file)?;
-            let sync = SyncSettings::resolve(args.common.state.clone(), &file)?;
+            let sync = SyncSettings::resolve(args.common.state.clone(), args.common.allow_removals, &file)?;
             direct::plan(&entra, &aws, &sync, args.common.output, args.detailed_exitcode).await
         }
         Command::Sync(args) => {
             let entra = EntraSettings::resolve(&args.common.entra, &file, Prompt::Never)?;
             let aws = AwsSettings::resolve(&args.common.aws, &file)?;
-            let sync = SyncSettings::resolve(args.common.state.clone(), &file)?;
+            let sync = SyncSettings::resolve(args.common.state.clone(), args.common.allow_removals, &file)?;
             direct::sync(&entra, &aws, &sync, args.common.output).await
         }
     }

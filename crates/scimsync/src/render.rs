@@ -242,3 +242,18 @@ pub fn report(report: &ApplyReport) -> String {
     }
     out
 }
+
+/// The removal guard's notice, or nothing.
+pub fn held(held: Option<&scimsync_core::Held>) -> String {
+    let Some(held) = held else { return String::new() };
+    format!(
+        "\n{} {}.\n  Held back: {} user and {} group removals, {} member removals; everything else is applied.\n  \
+         If these removals are intended, run once with --allow-removals, or raise max_removals / \
+         max_removal_percent in the [guard] section of the config file.\n",
+        paint("! Removals held by the guard:", red),
+        held.reason,
+        held.user_removals,
+        held.group_removals,
+        held.member_removals
+    )
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use scimsync_core::{Nesting, PlanOptions, RemovalMode, ScopeOptions};
+use scimsync_core::{GuardOptions, Nesting, PlanOptions, RemovalMode, ScopeOptions};
 use scimsync_entra::credential::{ClientSecretCredential, Cloud};
 use scimsync_entra::graph::{GraphClient, GraphClientConfig};
 use scimsync_scim::{ScimClient, ScimConfig, SecretString};
@@ -25,6 +25,8 @@ pub struct ConfigFile {
     pub aws: AwsSection,
     #[serde(default)]
     pub sync: SyncSection,
+    #[serde(default)]
+    pub guard: GuardOptions,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -226,10 +228,13 @@ pub struct SyncSettings {
     pub plan: PlanOptions,
     pub concurrency: usize,
     pub state: Option<PathBuf>,
+    pub guard: GuardOptions,
+    /// Lift the removal guard for this run.
+    pub allow_removals: bool,
 }
 
 impl SyncSettings {
-    pub fn resolve(state: Option<PathBuf>, file: &ConfigFile) -> Result<SyncSettings> {
+    pub fn resolve(state: Option<PathBuf>, allow_removals: bool, file: &ConfigFile) -> Result<SyncSettings> {
         let s = &file.sync;
         let concurrency = s.concurrency.unwrap_or(4);
         if concurrency == 0 || concurrency > 64 {
@@ -243,6 +248,8 @@ impl SyncSettings {
             },
             concurrency,
             state: state.or(s.state.clone()),
+            guard: file.guard,
+            allow_removals,
         })
     }
 }
@@ -297,7 +304,7 @@ mod tests {
             concurrency = 8
         "#;
         let file: ConfigFile = toml::from_str(text).expect("parses");
-        let sync = SyncSettings::resolve(None, &file).expect("valid");
+        let sync = SyncSettings::resolve(None, false, &file).expect("valid");
         assert_eq!(sync.plan.removal, RemovalMode::Delete);
         assert!(sync.plan.adopt_by_name);
         assert_eq!(sync.scope.nesting, Nesting::Ignore);
