@@ -19,6 +19,15 @@ pub enum UserAttr {
     Organization,
     Division,
     Department,
+    NickName,
+    Phone,
+    StreetAddress,
+    Locality,
+    Region,
+    PostalCode,
+    Country,
+    /// The manager's AWS id.
+    Manager,
     ExternalId,
 }
 
@@ -38,12 +47,20 @@ impl UserAttr {
             UserAttr::Organization => "organization",
             UserAttr::Division => "division",
             UserAttr::Department => "department",
+            UserAttr::NickName => "nickName",
+            UserAttr::Phone => "phoneNumbers[work]",
+            UserAttr::StreetAddress => "addresses[work].streetAddress",
+            UserAttr::Locality => "addresses[work].locality",
+            UserAttr::Region => "addresses[work].region",
+            UserAttr::PostalCode => "addresses[work].postalCode",
+            UserAttr::Country => "addresses[work].country",
+            UserAttr::Manager => "manager",
             UserAttr::ExternalId => "externalId",
         }
     }
 
     /// Every attribute that is part of [`UserValues`], in display order.
-    pub const VALUES: [UserAttr; 12] = [
+    pub const VALUES: [UserAttr; 20] = [
         UserAttr::UserName,
         UserAttr::DisplayName,
         UserAttr::GivenName,
@@ -56,6 +73,14 @@ impl UserAttr {
         UserAttr::Organization,
         UserAttr::Division,
         UserAttr::Department,
+        UserAttr::NickName,
+        UserAttr::Phone,
+        UserAttr::StreetAddress,
+        UserAttr::Locality,
+        UserAttr::Region,
+        UserAttr::PostalCode,
+        UserAttr::Country,
+        UserAttr::Manager,
     ];
 
     /// The value of this attribute in `values`; `None` when empty. `ExternalId` is not a value.
@@ -74,6 +99,14 @@ impl UserAttr {
             UserAttr::Organization => text(&values.organization),
             UserAttr::Division => text(&values.division),
             UserAttr::Department => text(&values.department),
+            UserAttr::NickName => text(&values.nick_name),
+            UserAttr::Phone => text(&values.phone),
+            UserAttr::StreetAddress => text(&values.street_address),
+            UserAttr::Locality => text(&values.locality),
+            UserAttr::Region => text(&values.region),
+            UserAttr::PostalCode => text(&values.postal_code),
+            UserAttr::Country => text(&values.country),
+            UserAttr::Manager => text(&values.manager),
             UserAttr::ExternalId => None,
         }
     }

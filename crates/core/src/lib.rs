@@ -3,6 +3,7 @@
 //! Nothing here does IO. Every decision about what to change in AWS is a pure function of its inputs.
 
 pub mod attr;
+pub mod expr;
 pub mod guard;
 pub mod mapping;
 pub mod model;
@@ -11,7 +12,9 @@ pub mod scope;
 
 pub use attr::{AttrChange, AttrValue, UserAttr, diff_user};
 pub use guard::{GuardOptions, Held, hold_mass_removals};
-pub use mapping::Rejection;
+pub use mapping::{Mapping, MappingConfig, MappingError, Rejection};
 pub use model::*;
-pub use plan::{Desired, Managed, Plan, PlanOptions, PlanSummary, RemovalMode, Target, desired, plan};
+pub use plan::{
+    Desired, Managed, Plan, PlanOptions, PlanSummary, RemovalMode, Target, desired, desired_with, plan,
+};
 pub use scope::{Nesting, ScopeOptions};

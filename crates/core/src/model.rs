@@ -24,6 +24,13 @@ pub struct SourceUser {
     pub division: Option<String>,
     /// "Member" or "Guest".
     pub user_type: Option<String>,
+    /// The Entra object id of the user's manager (Graph `manager`), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager_id: Option<String>,
+    /// Other Graph properties the mapping may use, by Graph name (`mailNickname`, `mobilePhone`,
+    /// `businessPhones`, `city`, …). Multi-valued properties hold every value, others one.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub extra: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// What kind of object a group member is. Only users (and groups, for nesting) matter to a sync.
@@ -70,6 +77,10 @@ pub struct Directory {
     pub users: Vec<SourceUser>,
     pub groups: Vec<SourceGroup>,
     pub assignments: Vec<Assignment>,
+    /// Ids of the groups a Graph `$filter` selected (scope mode "groups" with `group_filter`); empty
+    /// otherwise. The filter runs in Graph, so its result is part of the read.
+    #[serde(default)]
+    pub filtered_groups: Vec<String>,
 }
 
 /// The values scimsync writes for a user. Empty optional values are `None`.
@@ -88,6 +99,26 @@ pub struct UserValues {
     pub organization: Option<String>,
     pub division: Option<String>,
     pub department: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nick_name: Option<String>,
+    /// The one primary work phone number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// The one work address, by part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locality: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// The manager's AWS id. The mapping puts the manager's Entra object id here; the planner turns it
+    /// into the AWS id (or drops it when the manager is not in scope).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<String>,
 }
 
 /// A user as scimsync wants it in AWS.

@@ -1,10 +1,14 @@
 //! Which users and groups are in scope, with nested groups flattened.
+//!
+//! Scope is chosen by a mode (the app's assignments, everything, or groups picked by name pattern,
+//! id or a Graph `$filter`), narrowed by user scoping filters with Entra's operators, and expanded
+//! through nested groups as [`Nesting`] says. Everything here is pure.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Directory, MemberKind, PrincipalType, SourceGroup};
+use crate::model::{Directory, MemberKind, PrincipalType, SourceGroup, SourceUser};
 
 /// How members of nested groups are treated.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,13 +17,359 @@ pub enum Nesting {
     /// A user in a group inside an assigned group is a member of the assigned group (default).
     #[default]
     Flatten,
+    /// As `Flatten`, and each nested group is also provisioned as its own flat AWS group with its
+    /// flattened user members.
+    FlattenAndCreate,
     /// Only direct user members count, as Entra's own provisioning does.
     Ignore,
+}
+
+/// Where the scope starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScopeMode {
+    /// The users and groups assigned to the enterprise application (default), as Entra's
+    /// "Sync only assigned users and groups".
+    #[default]
+    Assigned,
+    /// Every user and every group of the tenant, as Entra's "Sync all users and groups".
+    All,
+    /// The groups chosen by [`GroupSelection`], and their user members.
+    Groups,
+}
+
+/// Groups chosen by name pattern, by object id, or by a Graph `$filter` (any of them selects).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSelection {
+    /// Glob patterns on the group's display name (`*` any run, `?` one character), without case.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Entra object ids.
+    #[serde(default)]
+    pub ids: Vec<String>,
+    /// A Graph `$filter` on /groups, run by the reader; its result is [`Directory::filtered_groups`].
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+impl GroupSelection {
+    /// Whether the group is selected by a name pattern or its id (the `$filter` result is apart).
+    pub fn selects(&self, id: &str, display_name: &str) -> bool {
+        self.ids.iter().any(|i| i.eq_ignore_ascii_case(id))
+            || self.names.iter().any(|p| glob(p, display_name))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty() && self.ids.is_empty() && self.filter.is_none()
+    }
+}
+
+/// `*` matches any run of characters, `?` one character; the rest matches itself without case.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let t: Vec<char> = text.to_lowercase().chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// An operator of an Entra scoping-filter clause. Names are read as Entra spells them
+/// (`EQUALS`, `NOT EQUALS`, `IS TRUE`, `Greater_Than_OR_EQUALS`, …), without regard to case, and with
+/// `_` and space alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operator {
+    /// The attribute equals the value exactly (case-sensitive).
+    Equals,
+    /// The attribute does not equal the value (case-sensitive); an empty attribute is not equal.
+    NotEquals,
+    /// A boolean attribute is true.
+    IsTrue,
+    /// A boolean attribute is false (an empty one is not false).
+    IsFalse,
+    /// The attribute is empty.
+    IsNull,
+    /// The attribute is not empty.
+    IsNotNull,
+    /// The attribute contains the value (case-sensitive).
+    Includes,
+    /// The attribute ends with the value (case-sensitive).
+    EndsWith,
+    /// The attribute matches the regular expression (anywhere, case-sensitive unless `(?i)`).
+    RegexMatch,
+    /// The attribute does not match the regular expression; an empty attribute does not match.
+    NotRegexMatch,
+    /// The attribute, an integer, is greater than the value, an integer.
+    GreaterThan,
+    /// The attribute, an integer, is greater than or equal to the value, an integer.
+    GreaterThanOrEquals,
+}
+
+impl Operator {
+    const ALL: [(Operator, &'static str); 12] = [
+        (Operator::Equals, "EQUALS"),
+        (Operator::NotEquals, "NOT EQUALS"),
+        (Operator::IsTrue, "IS TRUE"),
+        (Operator::IsFalse, "IS FALSE"),
+        (Operator::IsNull, "IS NULL"),
+        (Operator::IsNotNull, "IS NOT NULL"),
+        (Operator::Includes, "Includes"),
+        (Operator::EndsWith, "ENDS_WITH"),
+        (Operator::RegexMatch, "REGEX MATCH"),
+        (Operator::NotRegexMatch, "NOT REGEX MATCH"),
+        (Operator::GreaterThan, "Greater_Than"),
+        (Operator::GreaterThanOrEquals, "Greater_Than_OR_EQUALS"),
+    ];
+
+    /// The name Entra shows.
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(o, _)| *o == self).map_or("", |(_, n)| n)
+    }
+
+    /// Whether the clause needs a value.
+    pub fn takes_value(self) -> bool {
+        !matches!(self, Operator::IsTrue | Operator::IsFalse | Operator::IsNull | Operator::IsNotNull)
+    }
+}
+
+impl std::str::FromStr for Operator {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let norm = |s: &str| s.trim().to_ascii_uppercase().replace(['_', '-'], " ");
+        let wanted = norm(text);
+        Self::ALL.iter().find(|(_, name)| norm(name) == wanted).map(|(o, _)| *o).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|(_, n)| *n).collect();
+            format!("unknown scoping operator {text:?}; use one of {}", names.join(", "))
+        })
+    }
+}
+
+impl Serialize for Operator {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Operator {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One condition on one source user attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clause {
+    /// A source attribute by its Graph name (`department`, `userType`, `accountEnabled`,
+    /// `employeeId`, …), without regard to case.
+    pub attribute: String,
+    pub operator: Operator,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// A scoping filter: its clauses are AND-ed. Several filters are OR-ed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserFilter {
+    pub clauses: Vec<Clause>,
+}
+
+/// The source user attributes a scoping filter can name (Graph names).
+pub const FILTER_ATTRIBUTES: &[&str] = &[
+    "id",
+    "objectId",
+    "userPrincipalName",
+    "displayName",
+    "givenName",
+    "surname",
+    "mail",
+    "accountEnabled",
+    "jobTitle",
+    "department",
+    "companyName",
+    "employeeId",
+    "costCenter",
+    "division",
+    "userType",
+];
+
+/// A user attribute by its Graph name; `None` when empty or unknown.
+pub fn user_attribute(user: &SourceUser, name: &str) -> Option<String> {
+    let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    match name.to_ascii_lowercase().as_str() {
+        "id" | "objectid" => Some(user.id.clone()),
+        "userprincipalname" => Some(user.user_principal_name.clone()).filter(|s| !s.is_empty()),
+        "displayname" => text(&user.display_name),
+        "givenname" => text(&user.given_name),
+        "surname" => text(&user.surname),
+        "mail" => text(&user.mail),
+        "accountenabled" => Some(user.account_enabled.to_string()),
+        "jobtitle" => text(&user.job_title),
+        "department" => text(&user.department),
+        "companyname" => text(&user.company_name),
+        "employeeid" => text(&user.employee_id),
+        "costcenter" => text(&user.cost_center),
+        "division" => text(&user.division),
+        "usertype" => text(&user.user_type),
+        // Further Graph properties the reader keeps (see `mapping::EXTRA_PROPERTIES`).
+        _ => user
+            .extra
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.join(","))
+            .filter(|v| !v.is_empty()),
+    }
+}
+
+impl Clause {
+    /// Why the clause cannot be evaluated (an unknown attribute, a missing value, a bad regular
+    /// expression, a value that is not an integer), or `None`.
+    pub fn problem(&self) -> Option<String> {
+        let known = FILTER_ATTRIBUTES
+            .iter()
+            .chain(crate::mapping::EXTRA_PROPERTIES)
+            .any(|a| a.eq_ignore_ascii_case(&self.attribute));
+        if !known {
+            return Some(format!(
+                "unknown attribute {:?}; use one of {}",
+                self.attribute,
+                FILTER_ATTRIBUTES.join(", ")
+            ));
+        }
+        let value = self.value.as_deref();
+        match (self.operator.takes_value(), value) {
+            (true, None) => return Some(format!("{} needs a value", self.operator.name())),
+            (false, Some(_)) => return Some(format!("{} takes no value", self.operator.name())),
+            _ => {}
+        }
+        match self.operator {
+            Operator::RegexMatch | Operator::NotRegexMatch => {
+                regex::Regex::new(value.unwrap_or_default()).err().map(|e| {
+                    format!(
+                        "{} {:?} is not a valid regular expression: {e}",
+                        self.operator.name(),
+                        value.unwrap_or_default()
+                    )
+                })
+            }
+            Operator::GreaterThan | Operator::GreaterThanOrEquals => {
+                value.unwrap_or_default().trim().parse::<i64>().err().map(|_| {
+                    format!(
+                        "{} needs an integer value, not {:?}",
+                        self.operator.name(),
+                        value.unwrap_or_default()
+                    )
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn matches(&self, user: &SourceUser, regexes: &mut HashMap<String, Option<regex::Regex>>) -> bool {
+        let attr = user_attribute(user, &self.attribute);
+        let value = self.value.as_deref().unwrap_or_default();
+        let mut regex = |pattern: &str| {
+            regexes.entry(pattern.to_string()).or_insert_with(|| regex::Regex::new(pattern).ok()).clone()
+        };
+        let int = |s: &str| s.trim().parse::<i64>().ok();
+        match self.operator {
+            Operator::Equals => attr.as_deref() == Some(value),
+            Operator::NotEquals => attr.as_deref() != Some(value),
+            Operator::IsTrue => attr.is_some_and(|a| a.eq_ignore_ascii_case("true")),
+            Operator::IsFalse => attr.is_some_and(|a| a.eq_ignore_ascii_case("false")),
+            Operator::IsNull => attr.is_none(),
+            Operator::IsNotNull => attr.is_some(),
+            Operator::Includes => attr.is_some_and(|a| a.contains(value)),
+            Operator::EndsWith => attr.is_some_and(|a| a.ends_with(value)),
+            // A pattern that does not compile matches nothing, so it never widens the scope
+            // (settings refuse such a filter before any plan).
+            Operator::RegexMatch => match (attr, regex(value)) {
+                (Some(a), Some(re)) => re.is_match(&a),
+                _ => false,
+            },
+            Operator::NotRegexMatch => match (attr, regex(value)) {
+                (Some(a), Some(re)) => !re.is_match(&a),
+                (None, Some(_)) => true,
+                (_, None) => false,
+            },
+            Operator::GreaterThan => {
+                matches!((attr.as_deref().and_then(int), int(value)), (Some(a), Some(v)) if a > v)
+            }
+            Operator::GreaterThanOrEquals => {
+                matches!((attr.as_deref().and_then(int), int(value)), (Some(a), Some(v)) if a >= v)
+            }
+        }
+    }
+}
+
+impl UserFilter {
+    fn matches(&self, user: &SourceUser, regexes: &mut HashMap<String, Option<regex::Regex>>) -> bool {
+        self.clauses.iter().all(|c| c.matches(user, regexes))
+    }
+}
+
+/// Whether a user passes the scoping filters: no filter, or any filter whose clauses all hold.
+pub fn passes_filters(user: &SourceUser, filters: &[UserFilter]) -> bool {
+    let mut regexes = HashMap::new();
+    filters.is_empty() || filters.iter().any(|f| f.matches(user, &mut regexes))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScopeOptions {
     pub nesting: Nesting,
+    #[serde(default)]
+    pub mode: ScopeMode,
+    /// The groups of [`ScopeMode::Groups`].
+    #[serde(default)]
+    pub groups: GroupSelection,
+    /// User scoping filters, OR-ed; a user outside them is out of scope, and no group's member.
+    #[serde(default)]
+    pub user_filters: Vec<UserFilter>,
+}
+
+impl ScopeOptions {
+    /// Every problem of the options, for a person: a filter that cannot be evaluated, group choices
+    /// without the "groups" mode, the "groups" mode without a choice.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, filter) in self.user_filters.iter().enumerate() {
+            if filter.clauses.is_empty() {
+                out.push(format!("user filter {} has no clauses", i + 1));
+            }
+            for (j, clause) in filter.clauses.iter().enumerate() {
+                if let Some(p) = clause.problem() {
+                    out.push(format!("user filter {}, clause {}: {p}", i + 1, j + 1));
+                }
+            }
+        }
+        match self.mode {
+            ScopeMode::Groups if self.groups.is_empty() => out.push(
+                "mode \"groups\" needs at least one of groups (name patterns), group_ids or group_filter"
+                    .into(),
+            ),
+            ScopeMode::Assigned | ScopeMode::All if !self.groups.is_empty() => out
+                .push("groups, group_ids and group_filter choose groups only with mode = \"groups\"".into()),
+            _ => {}
+        }
+        out
+    }
 }
 
 /// The result of scoping: the users and groups to keep in AWS.
@@ -32,38 +382,104 @@ pub struct Scope {
     pub groups: BTreeMap<String, BTreeSet<String>>,
     /// Members that are neither users nor groups (devices, service principals, contacts), counted once each.
     pub skipped_members: BTreeMap<String, usize>,
-    /// Assignments that name an object the read did not return (deleted, or not a user or group).
+    /// Assignments (or chosen group ids) that name an object the read did not return.
     pub dangling_assignments: Vec<String>,
+    /// Users that would be in scope but for the user scoping filters.
+    pub filtered_out: BTreeSet<String>,
 }
 
-/// Computes the scope: the users and groups assigned to the application, plus the user members of
-/// the assigned groups. Membership cycles terminate.
+/// Computes the scope: the users and groups the mode starts from, the user members of those groups
+/// (through nested groups as [`Nesting`] says), all narrowed by the user scoping filters.
+/// Membership cycles terminate.
 pub fn resolve(directory: &Directory, options: &ScopeOptions) -> Scope {
     let groups: HashMap<&str, &SourceGroup> = directory.groups.iter().map(|g| (g.id.as_str(), g)).collect();
-    let users: BTreeSet<&str> = directory.users.iter().map(|u| u.id.as_str()).collect();
+    let all_users: HashMap<&str, &SourceUser> = directory.users.iter().map(|u| (u.id.as_str(), u)).collect();
+    let mut regexes = HashMap::new();
+    let filters = &options.user_filters;
+    let passing: BTreeSet<&str> = directory
+        .users
+        .iter()
+        .filter(|u| filters.is_empty() || filters.iter().any(|f| f.matches(u, &mut regexes)))
+        .map(|u| u.id.as_str())
+        .collect();
     let mut scope = Scope::default();
     let mut skipped: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut wanted_users: BTreeSet<&str> = BTreeSet::new();
+    let mut roots: Vec<&SourceGroup> = Vec::new();
 
-    for assignment in &directory.assignments {
-        let id = assignment.principal_id.as_str();
-        match assignment.principal_type {
-            PrincipalType::User if users.contains(id) => {
-                scope.users.insert(id.to_string());
-            }
-            PrincipalType::Group => match groups.get(id) {
-                Some(group) => {
-                    let members = user_members(group, &groups, options.nesting, &mut skipped);
-                    // Only members the read returned can be provisioned.
-                    let members: BTreeSet<String> =
-                        members.into_iter().filter(|m| users.contains(m.as_str())).collect();
-                    scope.users.extend(members.iter().cloned());
-                    scope.groups.insert(id.to_string(), members);
+    match options.mode {
+        ScopeMode::Assigned => {
+            for assignment in &directory.assignments {
+                let id = assignment.principal_id.as_str();
+                match assignment.principal_type {
+                    PrincipalType::User if all_users.contains_key(id) => {
+                        wanted_users.insert(id);
+                    }
+                    PrincipalType::Group => match groups.get(id) {
+                        Some(group) => roots.push(group),
+                        None => scope.dangling_assignments.push(id.to_string()),
+                    },
+                    PrincipalType::ServicePrincipal => {}
+                    PrincipalType::User => scope.dangling_assignments.push(id.to_string()),
                 }
-                None => scope.dangling_assignments.push(id.to_string()),
-            },
-            PrincipalType::ServicePrincipal => {}
-            PrincipalType::User => scope.dangling_assignments.push(id.to_string()),
+            }
         }
+        ScopeMode::All => {
+            wanted_users.extend(all_users.keys().copied());
+            roots.extend(directory.groups.iter());
+        }
+        ScopeMode::Groups => {
+            let filtered: BTreeSet<&str> = directory.filtered_groups.iter().map(String::as_str).collect();
+            roots.extend(directory.groups.iter().filter(|g| {
+                options.groups.selects(&g.id, &g.display_name) || filtered.contains(g.id.as_str())
+            }));
+            for id in &options.groups.ids {
+                if !groups.keys().any(|g| g.eq_ignore_ascii_case(id)) {
+                    scope.dangling_assignments.push(id.clone());
+                }
+            }
+        }
+    }
+
+    let mut nested_groups: BTreeSet<&str> = BTreeSet::new();
+    for root in &roots {
+        let nested = add_group(
+            &mut scope,
+            root,
+            &groups,
+            &all_users,
+            options.nesting,
+            &mut skipped,
+            &mut wanted_users,
+        );
+        nested_groups.extend(nested);
+    }
+    if options.nesting == Nesting::FlattenAndCreate {
+        for id in nested_groups {
+            if !scope.groups.contains_key(id)
+                && let Some(group) = groups.get(id)
+            {
+                add_group(
+                    &mut scope,
+                    group,
+                    &groups,
+                    &all_users,
+                    options.nesting,
+                    &mut skipped,
+                    &mut wanted_users,
+                );
+            }
+        }
+    }
+    for id in wanted_users {
+        if passing.contains(id) {
+            scope.users.insert(id.to_string());
+        } else {
+            scope.filtered_out.insert(id.to_string());
+        }
+    }
+    for members in scope.groups.values_mut() {
+        members.retain(|m| passing.contains(m.as_str()));
     }
     for (_, kind) in skipped {
         *scope.skipped_members.entry(kind).or_default() += 1;
@@ -71,16 +487,41 @@ pub fn resolve(directory: &Directory, options: &ScopeOptions) -> Scope {
     scope
 }
 
-/// The user members of `group`: direct ones, and with [`Nesting::Flatten`] those of nested groups at
-/// any depth. Each group is visited once, so cycles terminate.
-fn user_members(
-    group: &SourceGroup,
-    groups: &HashMap<&str, &SourceGroup>,
+/// Puts `group` in scope with its user members; returns the nested groups it reached.
+fn add_group<'a>(
+    scope: &mut Scope,
+    group: &'a SourceGroup,
+    groups: &HashMap<&'a str, &'a SourceGroup>,
+    all_users: &HashMap<&'a str, &'a SourceUser>,
     nesting: Nesting,
     skipped: &mut BTreeSet<(String, String)>,
-) -> BTreeSet<String> {
+    wanted: &mut BTreeSet<&'a str>,
+) -> Vec<&'a str> {
+    let (members, nested) = user_members(group, groups, nesting, skipped);
+    // Only members the read returned can be provisioned.
+    let members: BTreeSet<String> =
+        members.into_iter().filter(|m| all_users.contains_key(m.as_str())).collect();
+    for m in &members {
+        if let Some((id, _)) = all_users.get_key_value(m.as_str()) {
+            wanted.insert(id);
+        }
+    }
+    scope.groups.insert(group.id.clone(), members);
+    nested
+}
+
+/// The user members of `group`: direct ones, and unless [`Nesting::Ignore`] those of nested groups
+/// at any depth; with the ids of the nested groups visited. Each group is visited once, so cycles
+/// terminate.
+fn user_members<'a>(
+    group: &'a SourceGroup,
+    groups: &HashMap<&str, &'a SourceGroup>,
+    nesting: Nesting,
+    skipped: &mut BTreeSet<(String, String)>,
+) -> (BTreeSet<String>, Vec<&'a str>) {
     let mut members = BTreeSet::new();
     let mut visited: BTreeSet<&str> = BTreeSet::from([group.id.as_str()]);
+    let mut nested_ids = Vec::new();
     let mut pending = vec![group];
     while let Some(current) = pending.pop() {
         for member in &current.members {
@@ -88,10 +529,11 @@ fn user_members(
                 MemberKind::User => {
                     members.insert(member.id.clone());
                 }
-                MemberKind::Group if nesting == Nesting::Flatten => {
+                MemberKind::Group if nesting != Nesting::Ignore => {
                     if let Some(nested) = groups.get(member.id.as_str())
                         && visited.insert(nested.id.as_str())
                     {
+                        nested_ids.push(nested.id.as_str());
                         pending.push(nested);
                     }
                 }
@@ -102,7 +544,7 @@ fn user_members(
             }
         }
     }
-    members
+    (members, nested_ids)
 }
 
 #[cfg(test)]
@@ -220,8 +662,9 @@ mod tests {
                 users: ["u1", "u2", "u3"].iter().map(|id| user(id)).collect(),
                 groups: case.groups,
                 assignments: assigned(case.assigned),
+                ..Default::default()
             };
-            let scope = resolve(&directory, &ScopeOptions { nesting: case.nesting });
+            let scope = resolve(&directory, &ScopeOptions { nesting: case.nesting, ..Default::default() });
             let want_users: BTreeSet<String> = case.users_in_scope.iter().map(|s| s.to_string()).collect();
             assert_eq!(scope.users, want_users, "{}", case.name);
             let want_groups: BTreeMap<String, BTreeSet<String>> = case
@@ -236,7 +679,12 @@ mod tests {
 
     #[test]
     fn an_assignment_to_a_missing_object_is_reported() {
-        let directory = Directory { users: vec![], groups: vec![], assignments: assigned(&["u9", "g9"]) };
+        let directory = Directory {
+            users: vec![],
+            groups: vec![],
+            assignments: assigned(&["u9", "g9"]),
+            ..Default::default()
+        };
         let scope = resolve(&directory, &ScopeOptions::default());
         assert_eq!(scope.dangling_assignments, vec!["u9".to_string(), "g9".to_string()]);
         assert!(scope.users.is_empty());

@@ -43,6 +43,7 @@ fn directory() -> Directory {
         users: ["u1", "u2", "u3", "u4"].iter().map(|id| source_user(id)).collect(),
         groups: vec![source_group("g1", &["u1", "u2"])],
         assignments: vec![Assignment { principal_id: "g1".into(), principal_type: PrincipalType::Group }],
+        ..Default::default()
     }
 }
 

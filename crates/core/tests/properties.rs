@@ -7,8 +7,9 @@ use std::collections::{BTreeSet, HashMap};
 use proptest::prelude::*;
 use scimsync_core::plan::Target;
 use scimsync_core::{
-    AttrValue, Assignment, Current, Directory, Managed, MemberKind, MemberRef, Plan, PlanOptions, PrincipalType,
-    RemovalMode, ScopeOptions, SourceGroup, SourceUser, TargetGroup, TargetUser, UserAttr, UserValues, desired, plan,
+    Assignment, AttrValue, Current, Directory, Managed, MemberKind, MemberRef, Plan, PlanOptions,
+    PrincipalType, RemovalMode, ScopeOptions, SourceGroup, SourceUser, TargetGroup, TargetUser, UserAttr,
+    UserValues, desired, plan,
 };
 
 const USERS: usize = 12;
@@ -111,7 +112,12 @@ fn values_of(user: &SourceUser) -> UserValues {
     }
 }
 
-fn seed_aws(dir: &Directory, seeds: &[Seed], group_seeds: &[(bool, bool)], strangers: usize) -> (Current, Managed) {
+fn seed_aws(
+    dir: &Directory,
+    seeds: &[Seed],
+    group_seeds: &[(bool, bool)],
+    strangers: usize,
+) -> (Current, Managed) {
     let mut current = Current::default();
     let mut managed = Managed::default();
     for (user, seed) in dir.users.iter().zip(seeds) {
@@ -133,7 +139,11 @@ fn seed_aws(dir: &Directory, seeds: &[Seed], group_seeds: &[(bool, bool)], stran
             Seed::NameTakenByOther => current.users.push(TargetUser {
                 id: format!("other-{}", user.id),
                 external_id: None,
-                values: UserValues { user_name: user.user_principal_name.clone(), active: true, ..values_of(user) },
+                values: UserValues {
+                    user_name: user.user_principal_name.clone(),
+                    active: true,
+                    ..values_of(user)
+                },
             }),
         }
     }
@@ -187,6 +197,14 @@ fn set(values: &mut UserValues, attr: UserAttr, value: Option<AttrValue>) {
         UserAttr::Organization => values.organization = text,
         UserAttr::Division => values.division = text,
         UserAttr::Department => values.department = text,
+        UserAttr::NickName => values.nick_name = text,
+        UserAttr::Phone => values.phone = text,
+        UserAttr::StreetAddress => values.street_address = text,
+        UserAttr::Locality => values.locality = text,
+        UserAttr::Region => values.region = text,
+        UserAttr::PostalCode => values.postal_code = text,
+        UserAttr::Country => values.country = text,
+        UserAttr::Manager => values.manager = text,
         UserAttr::ExternalId => {}
     }
 }
@@ -204,7 +222,11 @@ fn apply(current: &mut Current, managed: &mut Managed, p: &Plan) {
     let mut new_users: HashMap<String, String> = HashMap::new();
     for create in &p.user_creates {
         let id = format!("new-{}", create.external_id);
-        current.users.push(TargetUser { id: id.clone(), external_id: Some(create.external_id.clone()), values: create.values.clone() });
+        current.users.push(TargetUser {
+            id: id.clone(),
+            external_id: Some(create.external_id.clone()),
+            values: create.values.clone(),
+        });
         managed.users.insert(id.clone(), create.external_id.clone());
         new_users.insert(create.external_id.clone(), id);
     }
@@ -260,7 +282,8 @@ fn apply(current: &mut Current, managed: &mut Managed, p: &Plan) {
     for removal in &p.user_removals {
         match removal.mode {
             RemovalMode::Disable => {
-                current.users.iter_mut().find(|u| u.id == removal.id).expect("known user").values.active = false
+                current.users.iter_mut().find(|u| u.id == removal.id).expect("known user").values.active =
+                    false
             }
             RemovalMode::Delete => {
                 current.users.retain(|u| u.id != removal.id);
@@ -295,9 +318,11 @@ proptest! {
         let options = PlanOptions {
             removal: if delete { RemovalMode::Delete } else { RemovalMode::Disable },
             adopt_by_name,
+            ..Default::default()
         };
         let scope = ScopeOptions {
             nesting: if nesting_ignored { scimsync_core::Nesting::Ignore } else { scimsync_core::Nesting::Flatten },
+            ..Default::default()
         };
         let want = desired(&dir, &scope);
         let (mut current, mut managed) = seed_aws(&dir, &seeds, &group_seeds, strangers);

@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod directory;
 pub mod entra;
+pub mod latency;
 pub mod server;
 
 pub use directory::DirectoryFile;

@@ -56,6 +56,7 @@ pub struct RunningEmulator {
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     scheduler: JoinHandle<()>,
+    latency: crate::latency::Latency,
 }
 
 /// Bind one listener and serve the Entra and AWS routers on it.
@@ -84,7 +85,11 @@ pub async fn start(cfg: EmulatorConfig) -> Result<RunningEmulator, StartError> {
     }
     // Paths do not collide: Entra serves /{tenant}/oauth2/..., /{tenant}/v2.0/..., /v1.0/..., /beta/...;
     // AWS serves /{tenant}/scim/v2/...
-    let router = entra.router().merge(aws.router());
+    let latency = crate::latency::Latency::default();
+    let router = entra
+        .router()
+        .merge(aws.router())
+        .layer(axum::middleware::from_fn_with_state(latency.clone(), crate::latency::delay));
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let serving = axum::serve(listener, router).with_graceful_shutdown(async {
@@ -107,13 +112,24 @@ pub async fn start(cfg: EmulatorConfig) -> Result<RunningEmulator, StartError> {
         ("SCIMSYNC_SCIM_URL".to_owned(), scim_url),
         ("SCIMSYNC_SCIM_TOKEN".to_owned(), aws_token),
     ];
-    Ok(RunningEmulator { addr, entra, aws, env, stop: Some(stop_tx), server: Some(server), scheduler })
+    Ok(RunningEmulator {
+        addr,
+        entra,
+        aws,
+        env,
+        stop: Some(stop_tx),
+        server: Some(server),
+        scheduler,
+        latency,
+    })
 }
 
 fn seed_aws(aws: &AwsScim, seed: &crate::directory::DirAws) -> Result<(), StartError> {
     let mut ids_by_name = std::collections::HashMap::new();
     for user in &seed.users {
-        let id = aws.seed_user(user.clone()).map_err(|e| StartError::Seed(e.to_string()))?;
+        let id = aws
+            .seed_user(user.clone())
+            .map_err(|e| StartError::Seed(format!("{} {}", e.status, e.detail)))?;
         if let Some(name) = user.get("userName").and_then(serde_json::Value::as_str) {
             ids_by_name.insert(name.to_owned(), id);
         }
@@ -129,7 +145,7 @@ fn seed_aws(aws: &AwsScim, seed: &crate::directory::DirAws) -> Result<(), StartE
             })
             .collect::<Result<_, _>>()?;
         aws.seed_group(&group.display_name, group.external_id.clone(), &members)
-            .map_err(|e| StartError::Seed(e.to_string()))?;
+            .map_err(|e| StartError::Seed(format!("{} {}", e.status, e.detail)))?;
     }
     Ok(())
 }
@@ -162,6 +178,11 @@ impl RunningEmulator {
     }
 
     /// The AWS SCIM emulator (snapshot, faults).
+    /// A one-way network latency for every call to either emulator (benchmarks); a call costs twice it.
+    pub fn set_latency(&self, one_way: Duration) {
+        self.latency.set(one_way);
+    }
+
     pub fn aws(&self) -> &AwsScim {
         &self.aws
     }

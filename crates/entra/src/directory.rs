@@ -5,7 +5,10 @@ use std::collections::{BTreeSet, HashSet};
 
 use futures::{StreamExt, TryStreamExt};
 use reqwest::header::HeaderMap;
-use scimsync_core::{Assignment, Directory, MemberKind, MemberRef, PrincipalType, SourceGroup, SourceUser};
+use scimsync_core::scope::ScopeMode;
+use scimsync_core::{
+    Assignment, Directory, MemberKind, MemberRef, PrincipalType, ScopeOptions, SourceGroup, SourceUser,
+};
 use serde::Deserialize;
 
 use crate::error::EntraError;
@@ -13,14 +16,19 @@ use crate::graph::GraphClient;
 
 /// The user properties a SourceUser needs (Graph returns only a default set without `$select`).
 pub const USER_SELECT: &str = "id,userPrincipalName,displayName,givenName,surname,mail,accountEnabled,\
-jobTitle,department,companyName,employeeId,employeeOrgData,userType";
+jobTitle,department,companyName,employeeId,employeeOrgData,userType,\
+mailNickname,mobilePhone,businessPhones,faxNumber,otherMails,employeeType,streetAddress,city,state,\
+postalCode,country,officeLocation,preferredLanguage,usageLocation";
+
+/// The manager comes as an expanded navigation property, its id only.
+pub const USER_EXPAND: &str = "manager($select=id)";
 
 /// Groups read at once.
 const GROUP_CONCURRENCY: usize = 8;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct GraphUser {
+pub(crate) struct GraphUser {
     id: String,
     #[serde(default)]
     user_principal_name: String,
@@ -36,6 +44,17 @@ struct GraphUser {
     employee_id: Option<String>,
     employee_org_data: Option<EmployeeOrgData>,
     user_type: Option<String>,
+    #[serde(default)]
+    manager: Option<ManagerRef>,
+    /// The properties of `scimsync_core::mapping::EXTRA_PROPERTIES`, and whatever else came.
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ManagerRef {
+    #[serde(default)]
+    id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,10 +91,24 @@ fn non_empty(value: Option<String>) -> Option<String> {
 }
 
 impl GraphUser {
-    fn into_source(self) -> Result<SourceUser, EntraError> {
+    pub(crate) fn into_source(self) -> Result<SourceUser, EntraError> {
         let account_enabled = self.account_enabled.ok_or_else(|| {
             EntraError::decode("Graph /users", format!("user {} came without accountEnabled", self.id))
         })?;
+        let mut extra = std::collections::BTreeMap::new();
+        for name in scimsync_core::mapping::EXTRA_PROPERTIES {
+            let values: Vec<String> = match self.rest.get(*name) {
+                Some(serde_json::Value::String(s)) => vec![s.clone()],
+                Some(serde_json::Value::Array(items)) => {
+                    items.iter().filter_map(serde_json::Value::as_str).map(str::to_string).collect()
+                }
+                _ => vec![],
+            };
+            let values: Vec<String> = values.into_iter().filter(|v| !v.trim().is_empty()).collect();
+            if !values.is_empty() {
+                extra.insert((*name).to_string(), values);
+            }
+        }
         let (division, cost_center) = match self.employee_org_data {
             Some(org) => (non_empty(org.division), non_empty(org.cost_center)),
             None => (None, None),
@@ -95,6 +128,8 @@ impl GraphUser {
             cost_center,
             division,
             user_type: non_empty(self.user_type),
+            manager_id: non_empty(self.manager.and_then(|m| m.id)),
+            extra,
         })
     }
 }
@@ -144,7 +179,7 @@ pub async fn read_assignments(graph: &GraphClient, sp_id: &str) -> Result<Vec<As
 /// Every user in the tenant, with the properties SourceUser needs.
 pub async fn read_users(graph: &GraphClient, page_size: u16) -> Result<Vec<SourceUser>, EntraError> {
     let top = page_size.clamp(1, 999).to_string();
-    let url = graph.url("/users", &[("$select", USER_SELECT), ("$top", &top)])?;
+    let url = graph.url("/users", &[("$select", USER_SELECT), ("$expand", USER_EXPAND), ("$top", &top)])?;
     let users: Vec<GraphUser> = graph.get_all(url, &HeaderMap::new()).await?;
     users.into_iter().map(GraphUser::into_source).collect()
 }
@@ -190,16 +225,77 @@ pub async fn read_directory(
     sp_id: &str,
     options: &ReadOptions,
 ) -> Result<Directory, EntraError> {
-    let assignments = read_assignments(graph, sp_id).await?;
+    read_directory_scoped(graph, sp_id, options, &ScopeOptions::default()).await
+}
+
+/// Groups by id and display name: all of them, or those a Graph `$filter` selects (sent as an
+/// advanced query, `ConsistencyLevel: eventual` with `$count=true`, so that operators such as
+/// `endswith` and `ne` work).
+pub async fn list_groups(
+    graph: &GraphClient,
+    filter: Option<&str>,
+    page_size: u16,
+) -> Result<Vec<(String, String)>, EntraError> {
+    let top = page_size.clamp(1, 999).to_string();
+    let mut query = vec![("$select", "id,displayName"), ("$top", top.as_str())];
+    let mut headers = HeaderMap::new();
+    if let Some(filter) = filter {
+        query.push(("$filter", filter));
+        query.push(("$count", "true"));
+        headers.insert("ConsistencyLevel", reqwest::header::HeaderValue::from_static("eventual"));
+    }
+    let url = graph.url("/groups", &query)?;
+    let groups: Vec<GraphGroup> = graph.get_all(url, &headers).await?;
+    Ok(groups.into_iter().map(|g| (g.id, g.display_name.unwrap_or_default())).collect())
+}
+
+/// Read what the scope needs: the users, the groups the scope mode starts from (the app's assigned
+/// groups; every group; or the groups chosen by name pattern, id or `$filter`) and every group nested
+/// in them (each read once; cycles end because a group is never read twice). The choice of groups
+/// is made by the pure core ([`scimsync_core::scope::GroupSelection::selects`]); the `$filter`
+/// result is returned in [`Directory::filtered_groups`].
+pub async fn read_directory_scoped(
+    graph: &GraphClient,
+    sp_id: &str,
+    options: &ReadOptions,
+    scope: &ScopeOptions,
+) -> Result<Directory, EntraError> {
     let users = read_users(graph, options.page_size).await?;
+    let mut assignments = Vec::new();
+    let mut filtered_groups = Vec::new();
+    let roots: Vec<String> = match scope.mode {
+        ScopeMode::Assigned => {
+            assignments = read_assignments(graph, sp_id).await?;
+            assignments
+                .iter()
+                .filter(|a| a.principal_type == PrincipalType::Group)
+                .map(|a| a.principal_id.clone())
+                .collect()
+        }
+        ScopeMode::All => {
+            list_groups(graph, None, options.page_size).await?.into_iter().map(|(id, _)| id).collect()
+        }
+        ScopeMode::Groups => {
+            let choice = &scope.groups;
+            let mut roots: Vec<String> = Vec::new();
+            if !choice.names.is_empty() || !choice.ids.is_empty() {
+                let all = list_groups(graph, None, options.page_size).await?;
+                roots.extend(all.into_iter().filter(|(id, name)| choice.selects(id, name)).map(|(id, _)| id));
+            }
+            if let Some(filter) = &choice.filter {
+                filtered_groups = list_groups(graph, Some(filter), options.page_size)
+                    .await?
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect();
+                roots.extend(filtered_groups.iter().cloned());
+            }
+            roots
+        }
+    };
 
     let mut seen: BTreeSet<String> = BTreeSet::new();
-    let mut next: Vec<String> = assignments
-        .iter()
-        .filter(|a| a.principal_type == PrincipalType::Group)
-        .filter(|a| seen.insert(a.principal_id.clone()))
-        .map(|a| a.principal_id.clone())
-        .collect();
+    let mut next: Vec<String> = roots.into_iter().filter(|id| seen.insert(id.clone())).collect();
     let mut groups = Vec::new();
     // Breadth first, one level at a time, each level read concurrently.
     while !next.is_empty() {
@@ -217,7 +313,7 @@ pub async fn read_directory(
             .collect();
         groups.extend(level);
     }
-    Ok(Directory { users, groups, assignments })
+    Ok(Directory { users, groups, assignments, filtered_groups })
 }
 
 #[cfg(test)]
@@ -250,6 +346,32 @@ mod tests {
         assert!(!user.account_enabled);
         assert_eq!(user.division.as_deref(), Some("R&D"));
         assert_eq!(user.cost_center.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn the_select_reads_every_property_the_mapping_may_use() {
+        let selected: Vec<&str> = USER_SELECT.split(',').collect();
+        for name in scimsync_core::mapping::EXTRA_PROPERTIES {
+            assert!(selected.contains(name), "{name} is not in USER_SELECT");
+        }
+    }
+
+    #[test]
+    fn user_conversion_reads_manager_and_extra_properties() {
+        let user: GraphUser = serde_json::from_value(serde_json::json!({
+            "id": "u1", "userPrincipalName": "a@x", "accountEnabled": true,
+            "manager": {"@odata.type": "#microsoft.graph.user", "id": "m1"},
+            "businessPhones": ["+1 555 0100", ""], "mobilePhone": "+1 555 0199", "city": "Oslo",
+            "mailNickname": "a", "officeLocation": "  ", "unrelated": "x"
+        }))
+        .unwrap();
+        let user = user.into_source().unwrap();
+        assert_eq!(user.manager_id.as_deref(), Some("m1"));
+        assert_eq!(user.extra.get("businessPhones"), Some(&vec!["+1 555 0100".to_string()]));
+        assert_eq!(user.extra.get("mobilePhone"), Some(&vec!["+1 555 0199".to_string()]));
+        assert_eq!(user.extra.get("city"), Some(&vec!["Oslo".to_string()]));
+        assert_eq!(user.extra.get("officeLocation"), None);
+        assert_eq!(user.extra.get("unrelated"), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod credential;
+pub mod delta;
 pub mod directory;
 pub mod error;
 pub mod graph;

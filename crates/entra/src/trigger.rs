@@ -65,12 +65,24 @@ impl Decision {
 
 /// Decide how to make the job act now. Pure; see the table in the tests.
 ///
-/// Order of rules: a cycle or request that began within `min_interval` → Skip (even with force: the
-/// point is never to start twice); a running cycle → Wait (force → start/restart with a warning);
-/// a restart was asked → Restart; otherwise by status: not configured → Skip; paused, quarantined,
-/// never run, or active between cycles → Start.
+/// Order of rules: a running cycle → Wait, however recently it began (it is the cycle the caller
+/// wants); a cycle or request that began within `min_interval` → Skip (even with force: the point is
+/// never to start twice); a running cycle with force → start/restart with a warning; a restart was
+/// asked → Restart; otherwise by status: not configured → Skip; paused, quarantined, never run, or
+/// active between cycles → Start.
 pub fn decide(job: &SyncJob, now: DateTime<Utc>, opts: &TriggerOptions) -> Decision {
     let last = job.last_execution();
+    let running_warning = job.is_running().then(|| {
+        let id = last.and_then(|e| e.activity_identifier.as_deref()).unwrap_or("?");
+        format!("cycle {id} is still running; Microsoft warns that poking a running job can make the service stop it")
+    });
+    // Checked before the recent-start rule: a cycle that began seconds ago is still one to wait for.
+    if running_warning.is_some() && !opts.force {
+        return Decision::Wait {
+            reason: "a provisioning cycle is running: waiting for it instead of poking it".into(),
+        };
+    }
+
     let began = last.and_then(|e| e.time_began);
     let recent = [began, opts.last_request]
         .into_iter()
@@ -84,16 +96,6 @@ pub fn decide(job: &SyncJob, now: DateTime<Utc>, opts: &TriggerOptions) -> Decis
                 "a cycle began or was requested {ago} s ago (less than {} s): not starting again",
                 opts.min_interval.num_seconds()
             ),
-        };
-    }
-
-    let running_warning = job.is_running().then(|| {
-        let id = last.and_then(|e| e.activity_identifier.as_deref()).unwrap_or("?");
-        format!("cycle {id} is still running; Microsoft warns that poking a running job can make the service stop it")
-    });
-    if running_warning.is_some() && !opts.force {
-        return Decision::Wait {
-            reason: "a provisioning cycle is running: waiting for it instead of poking it".into(),
         };
     }
 
@@ -321,6 +323,20 @@ mod tests {
                 &plain,
                 Kind::Skip,
                 "5 s ago",
+            ),
+            (
+                "running, began 5 s ago",
+                job(JobStatusCode::Active, Some(9_995), None),
+                &plain,
+                Kind::Wait,
+                "running",
+            ),
+            (
+                "running, we asked 10 s ago",
+                job(JobStatusCode::Active, Some(9_990), None),
+                &just_requested,
+                Kind::Wait,
+                "running",
             ),
             (
                 "began 5 s ago, forced",

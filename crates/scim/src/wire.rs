@@ -36,6 +36,12 @@ pub(crate) struct User {
     pub active: Option<bool>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub emails: Vec<Email>,
+    #[serde(default)]
+    pub nick_name: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub phone_numbers: Vec<Email>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub addresses: Vec<Address>,
     #[serde(default, rename = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")]
     pub enterprise: Option<Enterprise>,
 }
@@ -59,6 +65,32 @@ pub(crate) struct Email {
     pub primary: Option<bool>,
 }
 
+/// A work address (AWS holds at most one).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Address {
+    #[serde(default)]
+    pub street_address: Option<String>,
+    #[serde(default)]
+    pub locality: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub postal_code: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub primary: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct Manager {
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Enterprise {
@@ -72,6 +104,8 @@ pub(crate) struct Enterprise {
     pub division: Option<String>,
     #[serde(default)]
     pub department: Option<String>,
+    #[serde(default)]
+    pub manager: Option<Manager>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -163,13 +197,23 @@ impl From<User> for TargetUser {
     fn from(user: User) -> Self {
         let name = user.name.unwrap_or_default();
         // The primary email; else the work one; else the first (AWS holds at most one).
-        let email = user
-            .emails
+        let one = |list: &[Email]| {
+            list.iter()
+                .find(|e| e.primary == Some(true))
+                .or_else(|| list.iter().find(|e| e.kind.as_deref() == Some("work")))
+                .or_else(|| list.first())
+                .and_then(|e| non_empty(e.value.clone()))
+        };
+        let email = one(&user.emails);
+        let phone = one(&user.phone_numbers);
+        let address = user
+            .addresses
             .iter()
-            .find(|e| e.primary == Some(true))
-            .or_else(|| user.emails.iter().find(|e| e.kind.as_deref() == Some("work")))
-            .or_else(|| user.emails.first())
-            .and_then(|e| non_empty(e.value.clone()));
+            .find(|a| a.primary == Some(true))
+            .or_else(|| user.addresses.iter().find(|a| a.kind.as_deref() == Some("work")))
+            .or_else(|| user.addresses.first())
+            .cloned()
+            .unwrap_or_default();
         let ent = user.enterprise.unwrap_or_default();
         TargetUser {
             id: user.id,
@@ -187,6 +231,14 @@ impl From<User> for TargetUser {
                 organization: non_empty(ent.organization),
                 division: non_empty(ent.division),
                 department: non_empty(ent.department),
+                nick_name: non_empty(user.nick_name),
+                phone,
+                street_address: non_empty(address.street_address),
+                locality: non_empty(address.locality),
+                region: non_empty(address.region),
+                postal_code: non_empty(address.postal_code),
+                country: non_empty(address.country),
+                manager: non_empty(ent.manager.and_then(|m| m.value)),
             },
         }
     }
@@ -235,6 +287,23 @@ pub(crate) fn create_user_body(user: &DesiredUser) -> Result<Value, ScimError> {
     if let Some(email) = v.email.as_deref().filter(|s| !s.is_empty()) {
         body.insert("emails".into(), email_list(email));
     }
+    if let Some(nick_name) = v.nick_name.as_deref().filter(|s| !s.is_empty()) {
+        body.insert("nickName".into(), nick_name.into());
+    }
+    if let Some(phone) = v.phone.as_deref().filter(|s| !s.is_empty()) {
+        body.insert("phoneNumbers".into(), phone_list(phone));
+    }
+    let mut address = Map::new();
+    for (key, value) in address_parts(v) {
+        if let Some(value) = value.as_deref().filter(|s| !s.is_empty()) {
+            address.insert(key.into(), value.into());
+        }
+    }
+    if !address.is_empty() {
+        address.insert("type".into(), "work".into());
+        address.insert("primary".into(), true.into());
+        body.insert("addresses".into(), Value::Array(vec![Value::Object(address)]));
+    }
     let mut enterprise = Map::new();
     for (key, value) in [
         ("employeeNumber", &v.employee_number),
@@ -247,6 +316,9 @@ pub(crate) fn create_user_body(user: &DesiredUser) -> Result<Value, ScimError> {
             enterprise.insert(key.into(), value.into());
         }
     }
+    if let Some(manager) = v.manager.as_deref().filter(|s| !s.is_empty()) {
+        enterprise.insert("manager".into(), json!({ "value": manager }));
+    }
     let mut schemas = vec![USER_SCHEMA];
     if !enterprise.is_empty() {
         schemas.push(ENTERPRISE_SCHEMA);
@@ -258,6 +330,20 @@ pub(crate) fn create_user_body(user: &DesiredUser) -> Result<Value, ScimError> {
 
 fn email_list(email: &str) -> Value {
     json!([{ "value": email, "type": "work", "primary": true }])
+}
+
+fn phone_list(phone: &str) -> Value {
+    json!([{ "value": phone, "type": "work", "primary": true }])
+}
+
+fn address_parts(v: &UserValues) -> [(&'static str, &Option<String>); 5] {
+    [
+        ("streetAddress", &v.street_address),
+        ("locality", &v.locality),
+        ("region", &v.region),
+        ("postalCode", &v.postal_code),
+        ("country", &v.country),
+    ]
 }
 
 /// Where an attribute lives in a SCIM PATCH.
@@ -277,6 +363,16 @@ fn patch_path(attr: UserAttr) -> String {
         UserAttr::Organization => enterprise("organization"),
         UserAttr::Division => enterprise("division"),
         UserAttr::Department => enterprise("department"),
+        UserAttr::NickName => "nickName".into(),
+        // Like emails: the whole one-item list.
+        UserAttr::Phone => "phoneNumbers".into(),
+        // One part of the one work address, as Entra writes it.
+        UserAttr::StreetAddress => r#"addresses[type eq "work"].streetAddress"#.into(),
+        UserAttr::Locality => r#"addresses[type eq "work"].locality"#.into(),
+        UserAttr::Region => r#"addresses[type eq "work"].region"#.into(),
+        UserAttr::PostalCode => r#"addresses[type eq "work"].postalCode"#.into(),
+        UserAttr::Country => r#"addresses[type eq "work"].country"#.into(),
+        UserAttr::Manager => enterprise("manager"),
         UserAttr::ExternalId => "externalId".into(),
     }
 }
@@ -310,6 +406,23 @@ pub(crate) fn user_patch_operations(changes: &[AttrChange]) -> Result<Vec<PatchO
                 }
                 (UserAttr::Email, Some(AttrValue::Text(email))) => {
                     Ok(PatchOperation { op: "replace", path, value: Some(email_list(&email)) })
+                }
+                (UserAttr::Phone, Some(AttrValue::Text(phone))) => {
+                    Ok(PatchOperation { op: "replace", path, value: Some(phone_list(&phone)) })
+                }
+                (UserAttr::Manager, Some(AttrValue::Text(id))) => {
+                    Ok(PatchOperation { op: "replace", path, value: Some(json!({ "value": id })) })
+                }
+                // A part of an address that may not exist yet is added, as Entra does.
+                (
+                    UserAttr::StreetAddress
+                    | UserAttr::Locality
+                    | UserAttr::Region
+                    | UserAttr::PostalCode
+                    | UserAttr::Country,
+                    Some(AttrValue::Text(text)),
+                ) if change.old.is_none() => {
+                    Ok(PatchOperation { op: "add", path, value: Some(Value::String(text)) })
                 }
                 (attr, Some(AttrValue::Text(text))) if attr != UserAttr::Active => {
                     Ok(PatchOperation { op: "replace", path, value: Some(Value::String(text)) })
@@ -430,6 +543,14 @@ mod tests {
                     organization: Some("Universal Studios".into()),
                     division: Some("Theme Park".into()),
                     department: Some("Tour Operations".into()),
+                    nick_name: Some("Babs".into()),
+                    phone: Some("555-555-5555".into()),
+                    street_address: Some("100 Universal City Plaza".into()),
+                    locality: Some("Hollywood".into()),
+                    region: Some("CA".into()),
+                    postal_code: Some("91608".into()),
+                    country: Some("USA".into()),
+                    manager: Some("9067729b3d-ee533c18-538a-4cd3-a572-63fb863ed734".into()),
                 },
             }
         );
@@ -528,6 +649,45 @@ mod tests {
     }
 
     #[test]
+    fn create_body_carries_phone_address_nick_name_and_manager() {
+        let mut user = desired();
+        user.values.department = None;
+        user.values.nick_name = Some("Ada".into());
+        user.values.phone = Some("+44 20 7946 0000".into());
+        user.values.locality = Some("London".into());
+        user.values.country = Some("GB".into());
+        user.values.manager = Some("aws-id-of-manager".into());
+        let body = create_user_body(&user).unwrap();
+        assert_eq!(body["nickName"], json!("Ada"));
+        assert_eq!(
+            body["phoneNumbers"],
+            json!([{"value": "+44 20 7946 0000", "type": "work", "primary": true}])
+        );
+        assert_eq!(
+            body["addresses"],
+            json!([{"locality": "London", "country": "GB", "type": "work", "primary": true}])
+        );
+        assert_eq!(body[ENTERPRISE_SCHEMA], json!({"manager": {"value": "aws-id-of-manager"}}));
+        // The body decodes back to the same values: a second sync sees no difference.
+        let mut echoed = body.clone();
+        echoed["id"] = json!("id-1");
+        let back = TargetUser::from(serde_json::from_value::<User>(echoed).unwrap());
+        assert_eq!(back.values, user.values.clone().tap_title_none());
+    }
+
+    trait TapTitle {
+        fn tap_title_none(self) -> Self;
+    }
+
+    impl TapTitle for UserValues {
+        /// `desired()` holds an empty title, which is not sent and so comes back as none.
+        fn tap_title_none(mut self) -> Self {
+            self.title = None;
+            self
+        }
+    }
+
+    #[test]
     fn create_body_refuses_missing_required_values() {
         let mut user = desired();
         user.values.given_name.clear();
@@ -571,6 +731,62 @@ mod tests {
             (
                 AttrChange { attr: UserAttr::ExternalId, old: None, new: text("e") },
                 Ok(PatchOperation { op: "replace", path: "externalId".into(), value: Some(json!("e")) }),
+            ),
+            (
+                AttrChange { attr: UserAttr::Phone, old: None, new: text("+1 555") },
+                Ok(PatchOperation {
+                    op: "replace",
+                    path: "phoneNumbers".into(),
+                    value: Some(json!([{"value": "+1 555", "type": "work", "primary": true}])),
+                }),
+            ),
+            (
+                AttrChange { attr: UserAttr::Phone, old: text("+1 555"), new: None },
+                Ok(PatchOperation { op: "remove", path: "phoneNumbers".into(), value: None }),
+            ),
+            (
+                AttrChange { attr: UserAttr::NickName, old: None, new: text("Babs") },
+                Ok(PatchOperation { op: "replace", path: "nickName".into(), value: Some(json!("Babs")) }),
+            ),
+            (
+                AttrChange { attr: UserAttr::Locality, old: None, new: text("Oslo") },
+                Ok(PatchOperation {
+                    op: "add",
+                    path: r#"addresses[type eq "work"].locality"#.into(),
+                    value: Some(json!("Oslo")),
+                }),
+            ),
+            (
+                AttrChange { attr: UserAttr::Country, old: text("NO"), new: text("SE") },
+                Ok(PatchOperation {
+                    op: "replace",
+                    path: r#"addresses[type eq "work"].country"#.into(),
+                    value: Some(json!("SE")),
+                }),
+            ),
+            (
+                AttrChange { attr: UserAttr::Region, old: text("CA"), new: None },
+                Ok(PatchOperation {
+                    op: "remove",
+                    path: r#"addresses[type eq "work"].region"#.into(),
+                    value: None,
+                }),
+            ),
+            (
+                AttrChange { attr: UserAttr::Manager, old: None, new: text("m-1") },
+                Ok(PatchOperation {
+                    op: "replace",
+                    path: format!("{ENTERPRISE_SCHEMA}:manager"),
+                    value: Some(json!({"value": "m-1"})),
+                }),
+            ),
+            (
+                AttrChange { attr: UserAttr::Manager, old: text("m-1"), new: None },
+                Ok(PatchOperation {
+                    op: "remove",
+                    path: format!("{ENTERPRISE_SCHEMA}:manager"),
+                    value: None,
+                }),
             ),
             (AttrChange { attr: UserAttr::UserName, old: text("x"), new: None }, Err("userName")),
             (AttrChange { attr: UserAttr::Active, old: None, new: None }, Err("active")),

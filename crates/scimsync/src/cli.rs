@@ -1,6 +1,5 @@
 //! Command-line flags. Values come from flags, then the environment, then the config file.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -45,11 +44,32 @@ pub enum LogLevel {
 pub enum Command {
     /// Run the local Entra ID / Graph and AWS SCIM emulators until stopped.
     #[command(
-        long_about = "Run the local Entra ID / Microsoft Graph and AWS IAM Identity Center SCIM emulators \
-            in the foreground until SIGINT or SIGTERM.\n\nOnce ready, prints `export NAME=value` lines \
-            that point scimsync (or any other client) at them. In a shell or a CI job:\n\n  \
-            scimsync emulate --listen 127.0.0.1:0 > emu.env &\n  sleep 1; . ./emu.env\n  \
-            scimsync plan\n\nWithout --directory it serves a built-in sample company."
+        long_about = "Run local emulators of Entra ID (sign-in, Microsoft Graph, the provisioning job and its \
+            logs) and of the AWS IAM Identity Center SCIM endpoint, both on one listener, in the foreground \
+            until SIGINT or SIGTERM (then it exits 0).\n\n\
+            Once the listener accepts connections, it prints `export NAME=value` lines on stdout, in this \
+            order: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST, \
+            SCIMSYNC_GRAPH_URL, SCIMSYNC_APP, SCIMSYNC_SCIM_URL, SCIMSYNC_SCIM_TOKEN. Sourced, they point \
+            scimsync (or another client) at the emulators. The secrets are the emulator's own. Messages \
+            go to stderr. In a CI job (sh or bash):\n\n  \
+            rm -f emu.env\n  \
+            scimsync emulate --listen 127.0.0.1:0 > emu.env &\n  \
+            EMU_PID=$!; trap 'kill $EMU_PID 2>/dev/null' EXIT\n  \
+            until grep -qs '^export SCIMSYNC_SCIM_TOKEN=' emu.env; do\n  \
+            \x20 kill -0 $EMU_PID 2>/dev/null || exit 1   # it did not start: the reason is on stderr\n  \
+            \x20 sleep 0.1\n  \
+            done\n  \
+            . ./emu.env\n  \
+            scimsync trigger\n  \
+            scimsync plan && scimsync sync\n\n\
+            Without --directory it serves a built-in sample company (nested groups, a guest, a disabled \
+            user, a user without a surname, an AWS group made by Control Tower); on it `trigger` and \
+            `sync` exit 3 on purpose, as AWS refuses the user without a surname. With --directory FILE \
+            it serves your users, groups, assignments, job state, Graph clients and AWS objects from a \
+            JSON file. A bad file or address is refused before anything starts, with what is wrong and \
+            where, and exit code 1. State lives in memory: each start begins afresh from the file.\n\n\
+            Every route, the permissions, how the emulated provisioning job behaves and the directory \
+            file format with an example: docs/emulator.md in the scimsync repository."
     )]
     Emulate(EmulateArgs),
     /// Ask Entra's provisioning job to act now, wait for the cycle and report how it went.
@@ -62,16 +82,19 @@ pub enum Command {
     Plan(PlanArgs),
     /// Read Entra ID and AWS, and apply the difference to AWS.
     Sync(SyncArgs),
+    /// Carry every change from Entra ID to AWS within seconds, until SIGINT or SIGTERM (see docs/continuous.md).
+    Watch(WatchArgs),
     /// Run the whole story on built-in emulators: trigger, plan, sync.
     Demo,
 }
 
 #[derive(Debug, Args)]
 pub struct EmulateArgs {
-    /// Address to listen on; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:8700")]
-    pub listen: SocketAddr,
-    /// Directory file (JSON) to serve instead of the built-in sample company.
+    /// Address to listen on: IP:PORT, [IPv6]:PORT or localhost:PORT. Port 0 picks a free port (it is
+    /// in the printed AZURE_AUTHORITY_HOST); 0.0.0.0 listens on every interface.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8700")]
+    pub listen: String,
+    /// Directory file (JSON) to serve instead of the built-in sample company (format: docs/emulator.md).
     #[arg(long, value_name = "FILE")]
     pub directory: Option<PathBuf>,
 }
@@ -195,6 +218,21 @@ pub struct PlanArgs {
 pub struct SyncArgs {
     #[command(flatten)]
     pub common: SyncScopeArgs,
+    /// Read Entra ID and AWS in full and repair drift, instead of an incremental run from the state.
+    #[arg(long)]
+    pub full: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub common: SyncScopeArgs,
+    /// How often to read the changes from Entra ID (Graph delta); default 5s, or `[watch] interval`.
+    #[arg(long, value_parser = parse_duration)]
+    pub interval: Option<std::time::Duration>,
+    /// How often to reconcile in full with AWS, repairing drift; default 1h, or `[watch] full_every`.
+    #[arg(long, value_parser = parse_duration)]
+    pub full_every: Option<std::time::Duration>,
 }
 
 /// Parses durations like `90s`, `5m`, `1h30m`, `2d`, `500ms`.

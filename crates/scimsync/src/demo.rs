@@ -115,6 +115,7 @@ async fn story(emulator: &RunningEmulator) -> Result<Exit> {
         state: Some(state_dir.path().join("state.db")),
         guard: Default::default(),
         allow_removals: false,
+        mapping: Default::default(),
     };
     let state_path = state_dir.path().join("state.db");
 

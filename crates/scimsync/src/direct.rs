@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow};
 use scimsync_core::{Held, Plan, hold_mass_removals};
 use scimsync_entra::app::{AppSelector, find_app};
-use scimsync_entra::directory::{ReadOptions, read_directory};
+use scimsync_entra::directory::{ReadOptions, read_directory_scoped};
 use scimsync_scim::ScimClient;
 use scimsync_sync::{ApplyReport, StateIdentity, StateStore, apply, read_target};
 use serde_json::json;
@@ -53,11 +53,11 @@ pub async fn prepare(
     let scim = aws.client()?;
     let app = find_app(&graph, &AppSelector::parse(&entra.app)).await.map_err(|e| anyhow!("{e}"))?;
     tracing::info!(app = %app.display_name, id = %app.id, "found the enterprise application");
-    let directory = read_directory(&graph, &app.id, &ReadOptions::default())
+    let directory = read_directory_scoped(&graph, &app.id, &ReadOptions::default(), &sync.scope)
         .await
         .map_err(|e| anyhow!("{e}"))
         .context("reading Entra ID failed; nothing was changed in AWS")?;
-    let desired = scimsync_core::desired(&directory, &sync.scope);
+    let desired = scimsync_core::desired_with(&directory, &sync.scope, &sync.mapping);
     let managed = state.managed().map_err(|e| anyhow!("{e}"))?;
     let current = read_target(&scim, &desired, &managed, sync.plan.adopt_by_name, sync.concurrency)
         .await
@@ -163,13 +163,22 @@ pub async fn sync(
     aws: &AwsSettings,
     sync: &SyncSettings,
     output: Output,
+    full: bool,
 ) -> Result<Exit> {
     let state = open_state(&state_path(sync, aws)?, entra, aws)?;
-    let result = run_sync(entra, aws, sync, state).await?;
+    // Incremental from the state when it can be, else (or with --full) a full reconcile.
+    let (result, run) = crate::watch::sync_once(entra, aws, sync, state, full).await?;
     match output {
         Output::Human => print_sync(&result),
         Output::Json => {
             let body = json!({
+                "run": {
+                    "kind": run.kind,
+                    "fallback": run.fallback,
+                    "aws_read": run.aws_read,
+                    "changes_read": run.changes_read,
+                    "repairs": run.repairs,
+                },
                 "summary": result.plan.summary(),
                 "plan": result.plan,
                 "outcomes": result.report.outcomes,

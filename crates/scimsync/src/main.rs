@@ -8,11 +8,12 @@ mod exit;
 mod render;
 mod settings;
 mod trigger;
+mod watch;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, LogLevel};
@@ -71,13 +72,26 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             let entra = EntraSettings::resolve(&args.common.entra, &file, Prompt::Never)?;
             let aws = AwsSettings::resolve(&args.common.aws, &file)?;
             let sync = SyncSettings::resolve(args.common.state.clone(), args.common.allow_removals, &file)?;
-            direct::sync(&entra, &aws, &sync, args.common.output).await
+            direct::sync(&entra, &aws, &sync, args.common.output, args.full).await
+        }
+        Command::Watch(args) => {
+            let entra = EntraSettings::resolve(&args.common.entra, &file, Prompt::Never)?;
+            let aws = AwsSettings::resolve(&args.common.aws, &file)?;
+            let sync = SyncSettings::resolve(args.common.state.clone(), args.common.allow_removals, &file)?;
+            watch::watch(&entra, &aws, &sync, &args, &file.watch).await
         }
     }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version are successes; a usage error is exit 1, never 2 ("changes pending").
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { Exit::Error.code() } else { Exit::Success.code() });
+        }
+    };
     init_logging(cli.log_level);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

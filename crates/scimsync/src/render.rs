@@ -57,6 +57,20 @@ pub fn plan(plan: &Plan) -> String {
     };
 
     let mut users = Vec::new();
+    for vacate in &plan.user_vacates {
+        let name = vacate.changes.iter().find_map(|c| match (&c.attr, &c.new) {
+            (scimsync_core::UserAttr::UserName, Some(v)) => Some(v.to_string()),
+            _ => None,
+        });
+        let what = match (vacate.retired, name) {
+            (true, Some(name)) => {
+                format!("left scope; retired as {name} (and email removed) to free its name")
+            }
+            (false, Some(name)) => format!("first renamed to {name} for a moment, to free its name"),
+            (_, None) => "email removed first, to free it".to_string(),
+        };
+        users.push(format!("{} {}  {what}", paint("~ update ", yellow), vacate.user_name));
+    }
     for user in &plan.user_creates {
         users.push(format!(
             "{} {}  ({})",
@@ -78,6 +92,14 @@ pub fn plan(plan: &Plan) -> String {
             .collect();
         users.push(format!("{} {}  {}", paint("~ update ", yellow), update.user_name, changes.join("; ")));
     }
+    for link in &plan.manager_links {
+        users.push(format!(
+            "{} {}  manager → {} (once created)",
+            paint("~ update ", yellow),
+            link.user_name,
+            link.manager_name
+        ));
+    }
     for removal in &plan.user_removals {
         let (verb, note) = match removal.mode {
             RemovalMode::Disable => ("- disable", "left scope; active=false, AWS assignments kept"),
@@ -88,6 +110,15 @@ pub fn plan(plan: &Plan) -> String {
     section("Users", users);
 
     let mut groups = Vec::new();
+    for vacate in &plan.group_vacates {
+        let what = if vacate.retired { "left scope; retired as" } else { "first renamed for a moment to" };
+        groups.push(format!(
+            "{} {}  {what} {:?}, to free its name",
+            paint("~ update ", yellow),
+            vacate.old_name,
+            vacate.display_name
+        ));
+    }
     for group in &plan.group_creates {
         groups.push(format!("{} {}", paint("+ create ", green), group.display_name));
     }
@@ -216,7 +247,10 @@ pub fn summary_line(plan: &Plan) -> String {
 /// What `sync` did, one line per change.
 pub fn report(report: &ApplyReport) -> String {
     let mut out = String::new();
-    for outcome in &report.outcomes {
+    // Writes of one phase finish in any order; a person (and a diff of two runs) wants a stable one.
+    let mut outcomes: Vec<&scimsync_sync::Outcome> = report.outcomes.iter().collect();
+    outcomes.sort_by(|a, b| (phase(a.action), &a.name).cmp(&(phase(b.action), &b.name)));
+    for outcome in outcomes {
         let detail =
             if outcome.detail.is_empty() { String::new() } else { format!("  ({})", outcome.detail) };
         match &outcome.error {
@@ -256,4 +290,19 @@ pub fn held(held: Option<&scimsync_core::Held>) -> String {
         held.group_removals,
         held.member_removals
     )
+}
+
+fn phase(action: scimsync_sync::Action) -> u8 {
+    use scimsync_sync::Action;
+    match action {
+        Action::CreateUser => 0,
+        Action::UpdateUser => 1,
+        Action::CreateGroup => 2,
+        Action::UpdateGroup => 3,
+        Action::AddMembers => 4,
+        Action::RemoveMembers => 5,
+        Action::DisableUser => 6,
+        Action::DeleteUser => 7,
+        Action::DeleteGroup => 8,
+    }
 }

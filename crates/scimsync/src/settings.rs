@@ -25,8 +25,17 @@ pub struct ConfigFile {
     pub aws: AwsSection,
     #[serde(default)]
     pub sync: SyncSection,
+    /// Which users and groups are synced; see docs/scoping.md.
+    #[serde(default)]
+    pub scope: ScopeSection,
     #[serde(default)]
     pub guard: GuardOptions,
+    /// `scimsync watch`: interval and full_every.
+    #[serde(default)]
+    pub watch: crate::watch::WatchSection,
+    /// Target attribute → source; see docs/mapping.md.
+    #[serde(default)]
+    pub mapping: scimsync_core::MappingConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,11 +68,55 @@ pub struct SyncSection {
     pub removal: Option<RemovalMode>,
     /// Take over AWS objects that hold a wanted name under another or no externalId.
     pub adopt_by_name: Option<bool>,
-    /// "flatten" (default) or "ignore".
+    /// "flatten" (default), "flatten-and-create" or "ignore" (`[scope] nesting` takes precedence).
     pub nesting: Option<Nesting>,
+    /// With removal = "delete": how long after leaving scope an object is deleted (e.g. "30d");
+    /// until then it is disabled. Default "0s": at once.
+    pub delete_after: Option<String>,
     /// Writes in flight at once.
     pub concurrency: Option<usize>,
     pub state: Option<PathBuf>,
+}
+
+/// `[scope]`: where the scope starts, which groups, nesting, and user scoping filters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeSection {
+    /// "assigned" (default), "all" or "groups".
+    pub mode: Option<scimsync_core::scope::ScopeMode>,
+    /// With mode = "groups": display-name patterns (`*`, `?`, without case), e.g. "AWS-*".
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// With mode = "groups": Entra object ids.
+    #[serde(default)]
+    pub group_ids: Vec<String>,
+    /// With mode = "groups": a Graph `$filter` on /groups, e.g. "startswith(displayName,'AWS-')".
+    pub group_filter: Option<String>,
+    /// "flatten" (default), "flatten-and-create" or "ignore".
+    pub nesting: Option<Nesting>,
+    /// User scoping filters (`[[scope.user_filter]]`, each with `clauses`): OR-ed; clauses AND-ed.
+    #[serde(default)]
+    pub user_filter: Vec<scimsync_core::scope::UserFilter>,
+}
+
+impl ScopeSection {
+    fn options(&self, sync_nesting: Option<Nesting>) -> Result<ScopeOptions> {
+        let options = ScopeOptions {
+            nesting: self.nesting.or(sync_nesting).unwrap_or_default(),
+            mode: self.mode.unwrap_or_default(),
+            groups: scimsync_core::scope::GroupSelection {
+                names: self.groups.clone(),
+                ids: self.group_ids.clone(),
+                filter: self.group_filter.clone().filter(|f| !f.trim().is_empty()),
+            },
+            user_filters: self.user_filter.clone(),
+        };
+        let problems = options.problems();
+        if !problems.is_empty() {
+            bail!("the [scope] section of the config file is not valid: {}", problems.join("; "));
+        }
+        Ok(options)
+    }
 }
 
 impl ConfigFile {
@@ -231,6 +284,7 @@ pub struct SyncSettings {
     pub guard: GuardOptions,
     /// Lift the removal guard for this run.
     pub allow_removals: bool,
+    pub mapping: scimsync_core::Mapping,
 }
 
 impl SyncSettings {
@@ -241,15 +295,24 @@ impl SyncSettings {
             bail!("sync.concurrency must be between 1 and 64 (it is {concurrency})");
         }
         Ok(SyncSettings {
-            scope: ScopeOptions { nesting: s.nesting.unwrap_or_default() },
+            scope: file.scope.options(s.nesting)?,
             plan: PlanOptions {
                 removal: s.removal.unwrap_or_default(),
                 adopt_by_name: s.adopt_by_name.unwrap_or(false),
+                delete_after_secs: match &s.delete_after {
+                    Some(text) => crate::cli::parse_duration(text)
+                        .map_err(|e| anyhow!("sync.delete_after: {e}"))?
+                        .as_secs(),
+                    None => 0,
+                },
+                now: scimsync_sync::unix_now(),
             },
             concurrency,
             state: state.or(s.state.clone()),
             guard: file.guard,
             allow_removals,
+            mapping: scimsync_core::Mapping::compile(&file.mapping)
+                .map_err(|e| anyhow!("the [mapping] section of the config file is not valid: {e}"))?,
         })
     }
 }
@@ -309,6 +372,73 @@ mod tests {
         assert!(sync.plan.adopt_by_name);
         assert_eq!(sync.scope.nesting, Nesting::Ignore);
         assert_eq!(file.aws.requests_per_second, Some(10));
+    }
+
+    #[test]
+    fn the_mapping_section_parses_and_compiles() {
+        let text = r#"
+            [mapping]
+            displayName = 'Join(" ", [givenName], [surname])'
+            title = "jobTitle"
+            organization = { constant = "Contoso" }
+            nickName = { attribute = "mailNickname" }
+            phone = ""
+            guest_user_name = "decoded"
+            given_name_fallback = "first-word"
+            family_name_fallback = { constant = "-" }
+        "#;
+        let file: ConfigFile = toml::from_str(text).expect("parses");
+        let sync = SyncSettings::resolve(None, false, &file).expect("valid");
+        assert_eq!(sync.mapping.guest_user_name, scimsync_core::mapping::GuestUserName::Decoded);
+
+        let bad = "[mapping]\ndisplayName = '''Join(\" \",\n  [givenName] [surname])'''\n";
+        let file: ConfigFile = toml::from_str(bad).expect("parses as TOML");
+        let err = SyncSettings::resolve(None, false, &file).err().expect("bad expression").to_string();
+        assert!(err.contains("mapping.displayName: line 2, column 15: expected `,` or `)`"), "{err}");
+
+        let file: ConfigFile = toml::from_str("[mapping]\ntitel = \"jobTitle\"\n").expect("parses");
+        let err = SyncSettings::resolve(None, false, &file).err().expect("unknown key").to_string();
+        assert!(err.contains("mapping.titel: unknown target attribute"), "{err}");
+    }
+
+    #[test]
+    fn the_scope_section_parses_and_is_checked() {
+        let text = r#"
+            [sync]
+            removal = "delete"
+            delete_after = "30d"
+            [scope]
+            mode = "groups"
+            groups = ["AWS-*"]
+            group_ids = ["00000000-0000-0000-0000-000000000001"]
+            group_filter = "startswith(displayName,'Cloud-')"
+            nesting = "flatten-and-create"
+            [[scope.user_filter]]
+            clauses = [
+              { attribute = "department", operator = "EQUALS", value = "Engineering" },
+              { attribute = "accountEnabled", operator = "IS TRUE" },
+            ]
+            [[scope.user_filter]]
+            clauses = [{ attribute = "userType", operator = "NOT EQUALS", value = "Guest" }]
+        "#;
+        let file: ConfigFile = toml::from_str(text).expect("parses");
+        let sync = SyncSettings::resolve(None, false, &file).expect("valid");
+        assert_eq!(sync.scope.mode, scimsync_core::scope::ScopeMode::Groups);
+        assert_eq!(sync.scope.nesting, Nesting::FlattenAndCreate);
+        assert_eq!(sync.scope.user_filters.len(), 2);
+        assert_eq!(sync.plan.delete_after_secs, 30 * 86_400);
+
+        let bad = "[scope]\n[[scope.user_filter]]\nclauses = [{ attribute = \"mail\", operator = \"REGEX MATCH\", value = \"(\" }]\n";
+        let file: ConfigFile = toml::from_str(bad).expect("parses as TOML");
+        let err = SyncSettings::resolve(None, false, &file).err().expect("bad regex").to_string();
+        assert!(err.contains("regular expression"), "{err}");
+        let err =
+            toml::from_str::<ConfigFile>("[scope]\nmode = \"some\"\n").expect_err("bad mode").to_string();
+        assert!(err.contains("some"), "{err}");
+        let err = toml::from_str::<ConfigFile>("[scope]\ngroup = [\"x\"]\n").expect_err("typo").to_string();
+        assert!(err.contains("group"), "{err}");
+        let file: ConfigFile = toml::from_str("[scope]\ngroups = [\"AWS-*\"]\n").expect("parses");
+        assert!(SyncSettings::resolve(None, false, &file).is_err(), "groups need mode = groups");
     }
 
     #[test]

@@ -130,6 +130,23 @@ pub async fn apply(
         state.record(adoption.kind, &adoption.id, &adoption.external_id, &adoption.name)?;
     }
 
+    // Names handed over first, one user at a time: a temporary name for a swap, a retired name for a
+    // user that left scope and whose UPN a new Entra object now has. A failure here makes the
+    // dependent write fail with a 409 this run; the next run plans the same steps again.
+    for vacate in &plan.user_vacates {
+        let result = scim.update_user(&vacate.id, &vacate.changes).await;
+        if result.is_ok() {
+            let name = new_name(&vacate.changes).unwrap_or(&vacate.user_name);
+            state.record(ObjectKind::User, &vacate.id, &vacate.external_id, name)?;
+        }
+        let detail = match (vacate.retired, new_name(&vacate.changes)) {
+            (true, Some(name)) => format!("retired as {name:?} to free its userName"),
+            (false, Some(name)) => format!("renamed to {name:?} for a moment to free its userName"),
+            (_, None) => "email removed to free it".to_string(),
+        };
+        outcome(Action::UpdateUser, &vacate.user_name, detail, result.err().map(|e| e.to_string()));
+    }
+
     // Entra object id → AWS id of what this run created.
     let mut created_users: HashMap<String, String> = HashMap::new();
     let mut created_groups: HashMap<String, String> = HashMap::new();
@@ -174,6 +191,44 @@ pub async fn apply(
         outcome(Action::UpdateUser, &update.user_name, detail, result.err().map(|e| e.to_string()));
     }
     drop(updates);
+
+    // Managers this run created: now that both users exist, point each user at its manager.
+    for link in &plan.manager_links {
+        let resolved = |target: &Target| match target {
+            Target::Existing(id) => Some(id.clone()),
+            Target::New(external_id) => created_users.get(external_id).cloned(),
+        };
+        let (Some(user), Some(manager)) = (resolved(&link.user), resolved(&link.manager)) else {
+            outcome(
+                Action::UpdateUser,
+                &link.user_name,
+                "manager".into(),
+                Some("skipped: the user or its manager could not be created".into()),
+            );
+            continue;
+        };
+        let change = scimsync_core::AttrChange {
+            attr: scimsync_core::UserAttr::Manager,
+            old: None,
+            new: Some(scimsync_core::AttrValue::Text(manager)),
+        };
+        let result = scim.update_user(&user, std::slice::from_ref(&change)).await;
+        let detail = format!("manager {}", link.manager_name);
+        outcome(Action::UpdateUser, &link.user_name, detail, result.err().map(|e| e.to_string()));
+    }
+
+    for vacate in &plan.group_vacates {
+        let result = scim.update_group(&vacate.id, Some(&vacate.display_name), None).await;
+        if result.is_ok() {
+            state.record(ObjectKind::Group, &vacate.id, &vacate.external_id, &vacate.display_name)?;
+        }
+        let detail = if vacate.retired {
+            format!("retired as {:?} to free its name", vacate.display_name)
+        } else {
+            format!("renamed to {:?} for a moment to free its name", vacate.display_name)
+        };
+        outcome(Action::UpdateGroup, &vacate.old_name, detail, result.err().map(|e| e.to_string()));
+    }
 
     let mut group_creates = stream::iter(&plan.group_creates)
         .map(|group| async move {
@@ -292,7 +347,24 @@ pub async fn apply(
             result.err().map(|e| e.to_string()),
         );
     }
+
+    // Since when each managed object is out of scope: the clock of the grace period before a
+    // configured deletion. Objects back in scope are forgotten.
+    let out: Vec<(ObjectKind, String)> = plan.scope_exits.iter().map(|e| (e.kind, e.id.clone())).collect();
+    state.record_scope(&out, unix_now())?;
     Ok(report)
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn new_name(changes: &[scimsync_core::AttrChange]) -> Option<&str> {
+    changes.iter().find(|c| c.attr == scimsync_core::UserAttr::UserName).and_then(|c| match &c.new {
+        Some(scimsync_core::AttrValue::Text(name)) => Some(name.as_str()),
+        _ => None,
+    })
 }
 
 fn new_user_name(update: &scimsync_core::plan::UserUpdate) -> Option<&str> {

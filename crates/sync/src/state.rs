@@ -8,8 +8,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use scimsync_core::Managed;
 use scimsync_core::plan::ObjectKind;
 
+mod cache;
+pub use cache::{StateCommit, ViewWrite};
+
 /// The newest schema this build writes; older databases are migrated forward on open.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 3;
 
 const MIGRATIONS: &[&str] = &[
     // 1: the id map and the run journal.
@@ -30,6 +33,15 @@ const MIGRATIONS: &[&str] = &[
          outcome TEXT,
          summary TEXT
      );",
+    // 2: continuous sync — delta links (secrets), the source snapshot, and the AWS view (see cache.rs).
+    "CREATE TABLE delta_links (resource TEXT PRIMARY KEY, link TEXT NOT NULL);
+     CREATE TABLE source_users (id TEXT PRIMARY KEY, record TEXT NOT NULL);
+     CREATE TABLE source_groups (id TEXT PRIMARY KEY, display_name TEXT NOT NULL, members TEXT NOT NULL);
+     CREATE TABLE aws_users (id TEXT PRIMARY KEY, user TEXT NOT NULL);
+     CREATE TABLE aws_groups (id TEXT PRIMARY KEY, grp TEXT NOT NULL);",
+    // 3: since when a managed object is out of scope (seconds since the Unix epoch), for the grace
+    // period before a configured deletion. NULL while in scope.
+    "ALTER TABLE managed ADD COLUMN out_of_scope_since INTEGER;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -188,15 +200,32 @@ impl StateStore {
     /// The objects scimsync manages.
     pub fn managed(&self) -> Result<Managed, StateError> {
         let mut managed = Managed::default();
-        let mut statement = self.db(self.conn.prepare("SELECT kind, aws_id, external_id FROM managed"))?;
+        let mut statement =
+            self.db(self.conn.prepare("SELECT kind, aws_id, external_id, out_of_scope_since FROM managed"))?;
         let rows = self.db(statement.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+            ))
         }))?;
         for row in rows {
-            let (kind, aws_id, external_id) = self.db(row)?;
+            let (kind, aws_id, external_id, since) = self.db(row)?;
+            let since = since.map(|s| s.max(0) as u64);
             match kind.as_str() {
-                "user" => managed.users.insert(aws_id, external_id),
-                _ => managed.groups.insert(aws_id, external_id),
+                "user" => {
+                    if let Some(since) = since {
+                        managed.user_out_of_scope_since.insert(aws_id.clone(), since);
+                    }
+                    managed.users.insert(aws_id, external_id)
+                }
+                _ => {
+                    if let Some(since) = since {
+                        managed.group_out_of_scope_since.insert(aws_id.clone(), since);
+                    }
+                    managed.groups.insert(aws_id, external_id)
+                }
             };
         }
         Ok(managed)
@@ -217,6 +246,39 @@ impl StateStore {
             params![kind_name(kind), aws_id, external_id, name, now()],
         );
         self.db(written).map(|_| ())
+    }
+
+    /// Records which managed objects are out of scope: each of `out` keeps the time it was first seen
+    /// out (or takes `now`), every other one is in scope again. One transaction.
+    pub fn record_scope(&self, out: &[(ObjectKind, String)], now: u64) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let write = |conn: &Connection| -> rusqlite::Result<()> {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS scope_out (kind TEXT NOT NULL, aws_id TEXT NOT NULL)",
+                [],
+            )?;
+            tx.execute("DELETE FROM temp.scope_out", [])?;
+            for (kind, id) in out {
+                tx.execute(
+                    "INSERT INTO temp.scope_out (kind, aws_id) VALUES (?1, ?2)",
+                    params![kind_name(*kind), id],
+                )?;
+            }
+            tx.execute(
+                "UPDATE managed SET out_of_scope_since = COALESCE(out_of_scope_since, ?1)
+                 WHERE EXISTS (SELECT 1 FROM temp.scope_out o WHERE o.kind = managed.kind AND o.aws_id = managed.aws_id)",
+                [now as i64],
+            )?;
+            tx.execute(
+                "UPDATE managed SET out_of_scope_since = NULL WHERE out_of_scope_since IS NOT NULL AND NOT EXISTS
+                 (SELECT 1 FROM temp.scope_out o WHERE o.kind = managed.kind AND o.aws_id = managed.aws_id)",
+                [],
+            )?;
+            tx.execute("DELETE FROM temp.scope_out", [])?;
+            tx.commit()
+        };
+        write(&self.conn).map_err(|source| StateError::Database { path, source })
     }
 
     /// Forgets an object that was deleted from AWS.
@@ -290,6 +352,46 @@ mod tests {
         assert_eq!(managed.users.len(), 1);
         assert_eq!(managed.users["aws-1"], "entra-1");
         assert_eq!(managed.groups["aws-g"], "entra-g");
+    }
+
+    #[test]
+    fn out_of_scope_times_are_kept_until_back_in_scope() {
+        let store = StateStore::in_memory(&identity()).expect("open");
+        store.record(ObjectKind::User, "aws-1", "entra-1", "ada").expect("record");
+        store.record(ObjectKind::User, "aws-2", "entra-2", "bob").expect("record");
+        store.record(ObjectKind::Group, "aws-g", "entra-g", "Admins").expect("record");
+        let out = vec![(ObjectKind::User, "aws-1".to_string()), (ObjectKind::Group, "aws-g".to_string())];
+        store.record_scope(&out, 100).expect("scope");
+        // A later run keeps the first time.
+        store.record_scope(&out, 200).expect("scope");
+        let managed = store.managed().expect("read");
+        assert_eq!(managed.user_out_of_scope_since.get("aws-1"), Some(&100));
+        assert_eq!(managed.group_out_of_scope_since.get("aws-g"), Some(&100));
+        assert!(!managed.user_out_of_scope_since.contains_key("aws-2"));
+        // Back in scope: forgotten.
+        store.record_scope(&[(ObjectKind::Group, "aws-g".to_string())], 300).expect("scope");
+        let managed = store.managed().expect("read");
+        assert!(managed.user_out_of_scope_since.is_empty());
+        assert_eq!(managed.group_out_of_scope_since.get("aws-g"), Some(&100));
+    }
+
+    #[test]
+    fn a_version_1_state_is_migrated() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(MIGRATIONS[0]).expect("v1");
+            conn.pragma_update(None, "user_version", 1).expect("version");
+            conn.execute(
+                "INSERT INTO managed (kind, aws_id, external_id, name, recorded_at) VALUES ('user', 'a', 'e', 'n', 't')",
+                [],
+            )
+            .expect("row");
+        }
+        let store = StateStore::open(&path, &identity()).expect("migrates");
+        store.record_scope(&[(ObjectKind::User, "a".to_string())], 42).expect("scope");
+        assert_eq!(store.managed().expect("read").user_out_of_scope_since.get("a"), Some(&42));
     }
 
     #[test]

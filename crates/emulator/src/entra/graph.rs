@@ -42,7 +42,7 @@ const APPS_READ: &[&str] = &[
 const ASSIGNMENTS_WRITE: &[&str] = &["AppRoleAssignment.ReadWrite.All", "Application.ReadWrite.All"];
 
 /// The properties Graph returns for a user without `$select`.
-const USER_DEFAULT: &[&str] = &[
+pub(crate) const USER_DEFAULT: &[&str] = &[
     "businessPhones",
     "displayName",
     "givenName",
@@ -171,9 +171,23 @@ pub(super) async fn handle(
             sync::handle(&emulator, &caller, &request, sp, &rest).await
         }
         ["auditLogs", "provisioning"] => sync::logs(&emulator, &caller, &request),
+        [resource @ ("users" | "groups"), "delta"] if request.method == Method::GET => {
+            let resource = if *resource == "users" {
+                super::delta::Resource::Users
+            } else {
+                super::delta::Resource::Groups
+            };
+            super::delta::serve(&emulator.lock(), &caller, &request, resource)
+        }
         _ => {
             let mut state = emulator.lock();
-            directory_route(&mut state, &caller, &request, &segs)
+            // Every write is recorded in the change log behind delta queries.
+            let before = (request.method != Method::GET).then(|| super::delta::Before::capture(&state));
+            let response = directory_route(&mut state, &caller, &request, &segs);
+            if let Some(before) = before {
+                before.record(&mut state);
+            }
+            response
         }
     }
 }
@@ -187,7 +201,9 @@ fn directory_route(state: &mut EntraState, caller: &Caller, r: &GraphRequest, se
                 return forbidden();
             }
             let users: Vec<Map<String, Value>> = state.users.values().cloned().collect();
-            list(r, "users", users, Some(USER_DEFAULT), None)
+            // `$expand=manager(...)` serves the `manager` property the directory file gives a user.
+            let expand = r.q("$expand").filter(|e| e.trim_start().starts_with("manager")).map(|_| "manager");
+            list(r, "users", users, Some(USER_DEFAULT), expand)
         }
         ["users"] if m == Method::POST => {
             if !need(USERS_WRITE) {
@@ -590,7 +606,7 @@ fn with_context(r: &GraphRequest, context: &str, mut object: Map<String, Value>)
 }
 
 /// Keep the selected properties (or the default set); `id` always, `keep` always when present.
-fn project(
+pub(crate) fn project(
     object: &Map<String, Value>,
     select: Option<&str>,
     default: Option<&[&str]>,

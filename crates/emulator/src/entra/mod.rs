@@ -6,6 +6,7 @@
 //! Graph route. The provisioning job runs cycles that push into an AWS SCIM endpoint through the real
 //! `scimsync_scim::ScimClient`.
 
+mod delta;
 mod graph;
 mod signin;
 mod sync;
@@ -51,7 +52,8 @@ pub fn parse_iso_duration(text: &str) -> Option<Duration> {
     };
     take(days, &[('D', 86_400.0), ('W', 604_800.0)])?;
     take(time, &[('H', 3_600.0), ('M', 60.0), ('S', 1.0)])?;
-    (rest != "T" && !rest.is_empty()).then(|| Duration::from_secs_f64(seconds))
+    // A value too large for a Duration is no duration (and must not panic).
+    (rest != "T" && !rest.is_empty()).then(|| Duration::try_from_secs_f64(seconds).ok()).flatten()
 }
 
 /// Timing knobs of the emulated provisioning job.
@@ -128,6 +130,8 @@ pub(crate) struct EntraState {
     faults: Vec<FaultRule>,
     pub on_demand_calls: VecDeque<tokio::time::Instant>,
     pub graph_requests: u64,
+    /// The change log behind `/users/delta` and `/groups/delta`.
+    pub delta: delta::DeltaLog,
     pub signing_key: [u8; 32],
     pub scim_target: Option<ScimTarget>,
     pub timing: JobTiming,
@@ -249,6 +253,7 @@ impl EntraEmulator {
                 faults: Vec::new(),
                 on_demand_calls: VecDeque::new(),
                 graph_requests: 0,
+                delta: delta::DeltaLog::default(),
                 signing_key: rand::random(),
                 scim_target: None,
                 timing,
@@ -295,18 +300,40 @@ impl EntraEmulator {
 
     /// Change the directory while running: the closure gets the users (by id) and may edit them.
     pub fn edit_users(&self, edit: impl FnOnce(&mut BTreeMap<String, Map<String, Value>>)) {
-        edit(&mut self.lock().users);
+        let mut state = self.lock();
+        let before = delta::Before::capture(&state);
+        edit(&mut state.users);
+        before.record(&mut state);
     }
 
     /// Set a group's direct members (object ids).
     pub fn set_group_members(&self, group_id: &str, members: Vec<String>) -> bool {
-        match self.lock().groups.get_mut(group_id) {
+        let mut state = self.lock();
+        let before = delta::Before::capture(&state);
+        let found = match state.groups.get_mut(group_id) {
             Some(g) => {
                 g.members = members;
                 true
             }
             None => false,
-        }
+        };
+        before.record(&mut state);
+        found
+    }
+
+    /// Rename a group (its displayName), as an admin would in Entra.
+    pub fn rename_group(&self, group_id: &str, display_name: &str) -> bool {
+        let mut state = self.lock();
+        let before = delta::Before::capture(&state);
+        let found = match state.groups.get_mut(group_id) {
+            Some(g) => {
+                g.properties.insert("displayName".into(), Value::String(display_name.into()));
+                true
+            }
+            None => false,
+        };
+        before.record(&mut state);
+        found
     }
 
     /// Add another service principal (e.g. a second app with the same name). Returns its id.
@@ -458,6 +485,7 @@ mod tests {
             ("40M", None),
             ("PT", None),
             ("PT5X", None),
+            ("P1000000000000000000D", None),
         ];
         for (text, seconds) in cases {
             assert_eq!(parse_iso_duration(text).map(|d| d.as_secs_f64()), seconds, "{text}");

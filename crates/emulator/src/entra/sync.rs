@@ -466,6 +466,7 @@ fn map_user(user: &Map<String, Value>) -> Option<UserInScope> {
                 organization: text(user, "companyName"),
                 division: org_text("division"),
                 department: text(user, "department"),
+                ..UserValues::default()
             },
         },
     })
