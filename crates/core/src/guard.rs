@@ -84,6 +84,49 @@ pub fn hold_mass_removals(
     Some(held)
 }
 
+/// Whether a complete-looking read of the source is still too strange to act on: Graph listed no
+/// user at all (a tenant always holds at least its administrator), or no user is in scope any more
+/// while scimsync manages users. Both are what an empty page, a proxy's answer or a broken scope look
+/// like; they are refused as a failed read, before any plan exists. `allow` (`--allow-removals`) lets
+/// the second through, for an admin who did mean to take everyone out of scope.
+pub fn suspicious_source(
+    directory: &crate::Directory,
+    desired: &crate::Desired,
+    managed: &crate::Managed,
+    allow: bool,
+) -> Option<String> {
+    if directory.users.is_empty() {
+        return Some(
+            "Graph listed no users at all, and a tenant always has at least one; that is an empty or \
+             failed read, not an empty directory"
+                .into(),
+        );
+    }
+    let read: std::collections::HashSet<&str> = directory.groups.iter().map(|g| g.id.as_str()).collect();
+    let missing = directory
+        .assignments
+        .iter()
+        .filter(|a| {
+            a.principal_type == crate::PrincipalType::Group && !read.contains(a.principal_id.as_str())
+        })
+        .count();
+    if !allow && missing > 0 && !managed.users.is_empty() {
+        return Some(format!(
+            "{missing} group(s) assigned to the app were not in the groups Graph listed; that looks like \
+             an empty or partial page. If it is meant, run once with --allow-removals"
+        ));
+    }
+    if !allow && desired.users.is_empty() && desired.rejected.is_empty() && !managed.users.is_empty() {
+        return Some(format!(
+            "no user is in scope any more, while scimsync manages {} users in AWS; that looks like an \
+             empty or partial read of Entra ID (or an unassigned app). If it is meant, run once with \
+             --allow-removals",
+            managed.users.len()
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +179,20 @@ mod tests {
             assert_eq!(held.is_some(), want_held, "{removals} of {managed}, allow {allow}: {held:?}");
             assert_eq!(plan.user_removals.is_empty(), want_held || removals == 0, "{removals} of {managed}");
         }
+    }
+
+    #[test]
+    fn suspicious_reads() {
+        use crate::{Desired, Directory, Managed, SourceUser};
+        let user = SourceUser { id: "u".into(), user_principal_name: "u@x".into(), ..SourceUser::default() };
+        let some = Directory { users: vec![user], ..Directory::default() };
+        let mut managed = Managed::default();
+        assert!(suspicious_source(&Directory::default(), &Desired::default(), &managed, true).is_some());
+        assert_eq!(suspicious_source(&some, &Desired::default(), &managed, false), None);
+        managed.users.insert("aws-1".into(), "u".into());
+        let why = suspicious_source(&some, &Desired::default(), &managed, false).expect("suspicious");
+        assert!(why.contains("--allow-removals"), "{why}");
+        assert_eq!(suspicious_source(&some, &Desired::default(), &managed, true), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod plan;
 pub mod scope;
 
 pub use attr::{AttrChange, AttrValue, UserAttr, diff_user};
-pub use guard::{GuardOptions, Held, hold_mass_removals};
+pub use guard::{GuardOptions, Held, hold_mass_removals, suspicious_source};
 pub use mapping::{Mapping, MappingConfig, MappingError, Rejection};
 pub use model::*;
 pub use plan::{

@@ -85,6 +85,11 @@ pub fn is_source_attribute(name: &str) -> bool {
         || ALIASES.iter().any(|(a, _)| a.eq_ignore_ascii_case(name))
 }
 
+/// The source attributes by name, for messages that list them.
+pub fn source_attribute_names() -> Vec<&'static str> {
+    FIELD_ATTRIBUTES.iter().chain(EXTRA_PROPERTIES).copied().collect()
+}
+
 /// The value of a source attribute of `user`, by (case-insensitive) name.
 pub fn source_value(user: &SourceUser, name: &str) -> Value {
     let name = ALIASES.iter().find(|(a, _)| a.eq_ignore_ascii_case(name)).map_or(name, |(_, to)| *to);

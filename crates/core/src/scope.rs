@@ -191,66 +191,26 @@ pub struct UserFilter {
     pub clauses: Vec<Clause>,
 }
 
-/// The source user attributes a scoping filter can name (Graph names).
-pub const FILTER_ATTRIBUTES: &[&str] = &[
-    "id",
-    "objectId",
-    "userPrincipalName",
-    "displayName",
-    "givenName",
-    "surname",
-    "mail",
-    "accountEnabled",
-    "jobTitle",
-    "department",
-    "companyName",
-    "employeeId",
-    "costCenter",
-    "division",
-    "userType",
-];
-
-/// A user attribute by its Graph name; `None` when empty or unknown.
+/// A user attribute by its Graph name (the names the mapping reads, see
+/// [`crate::mapping::source_value`]); `None` when empty or unknown. Lists are joined with commas.
 pub fn user_attribute(user: &SourceUser, name: &str) -> Option<String> {
-    let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
-    match name.to_ascii_lowercase().as_str() {
-        "id" | "objectid" => Some(user.id.clone()),
-        "userprincipalname" => Some(user.user_principal_name.clone()).filter(|s| !s.is_empty()),
-        "displayname" => text(&user.display_name),
-        "givenname" => text(&user.given_name),
-        "surname" => text(&user.surname),
-        "mail" => text(&user.mail),
-        "accountenabled" => Some(user.account_enabled.to_string()),
-        "jobtitle" => text(&user.job_title),
-        "department" => text(&user.department),
-        "companyname" => text(&user.company_name),
-        "employeeid" => text(&user.employee_id),
-        "costcenter" => text(&user.cost_center),
-        "division" => text(&user.division),
-        "usertype" => text(&user.user_type),
-        // Further Graph properties the reader keeps (see `mapping::EXTRA_PROPERTIES`).
-        _ => user
-            .extra
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.join(","))
-            .filter(|v| !v.is_empty()),
+    match crate::mapping::source_value(user, name) {
+        crate::expr::Value::Null => None,
+        crate::expr::Value::Text(text) => Some(text),
+        crate::expr::Value::List(values) => Some(values.join(",")),
     }
+    .filter(|v| !v.is_empty())
 }
 
 impl Clause {
     /// Why the clause cannot be evaluated (an unknown attribute, a missing value, a bad regular
     /// expression, a value that is not an integer), or `None`.
     pub fn problem(&self) -> Option<String> {
-        let known = FILTER_ATTRIBUTES
-            .iter()
-            .chain(crate::mapping::EXTRA_PROPERTIES)
-            .any(|a| a.eq_ignore_ascii_case(&self.attribute));
-        if !known {
+        if !crate::mapping::is_source_attribute(&self.attribute) {
             return Some(format!(
                 "unknown attribute {:?}; use one of {}",
                 self.attribute,
-                FILTER_ATTRIBUTES.join(", ")
+                crate::mapping::source_attribute_names().join(", ")
             ));
         }
         let value = self.value.as_deref();

@@ -690,12 +690,17 @@ impl DirectoryFile {
                     secret: "emulator-secret-scimsync".into(),
                     secret_id: Some("5ec12e70-0000-4000-8000-0000000000d1".into()),
                     display_name: Some("scimsync".into()),
+                    // What scimsync needs, plus the directory writes an admin makes, so that people
+                    // and tests can change the emulated directory with the printed client.
                     roles: [
                         "User.Read.All",
                         "GroupMember.Read.All",
                         "Application.Read.All",
                         "Synchronization.ReadWrite.All",
                         "AuditLog.Read.All",
+                        "User.ReadWrite.All",
+                        "Group.ReadWrite.All",
+                        "AppRoleAssignment.ReadWrite.All",
                     ]
                     .map(String::from)
                     .to_vec(),

@@ -7,9 +7,11 @@
 pub mod aws;
 pub mod directory;
 pub mod entra;
+pub mod faults;
 pub mod latency;
 pub mod server;
+pub mod tls;
 
 pub use directory::DirectoryFile;
 pub use entra::{EntraEmulator, JobSnapshot, JobTiming};
-pub use server::{EmulatorConfig, RunningEmulator, StartError, start};
+pub use server::{EmulatorConfig, RunningEmulator, StartError, TlsOptions, start};

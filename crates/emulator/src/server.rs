@@ -19,6 +19,19 @@ pub struct EmulatorConfig {
     pub directory: DirectoryFile,
     /// The provisioning job's timing (cycle length, schedule override).
     pub job_timing: JobTiming,
+    /// Also serve HTTPS (a second listener, a CA made at start); `None`: plain HTTP only.
+    pub tls: Option<TlsOptions>,
+    /// Faults to inject from the start (see [`crate::faults`]); none by default.
+    pub faults: crate::faults::FaultConfig,
+}
+
+/// Where to serve HTTPS and where to write the CA certificate that clients must trust.
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// `127.0.0.1:0` picks a free port.
+    pub listen: SocketAddr,
+    /// The CA certificate (PEM) is written here at start when set.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl EmulatorConfig {
@@ -32,6 +45,8 @@ impl EmulatorConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             directory,
             job_timing: JobTiming::default(),
+            tls: None,
+            faults: crate::faults::FaultConfig::default(),
         }
     }
 }
@@ -44,6 +59,10 @@ pub enum StartError {
     Directory(#[from] DirectoryError),
     #[error("cannot seed the AWS emulator: {0}")]
     Seed(String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("cannot write the CA certificate to {path}: {source}")]
+    CaFile { path: std::path::PathBuf, source: std::io::Error },
 }
 
 /// The running emulators. Dropping it stops them; [`RunningEmulator::shutdown`] stops gracefully.
@@ -57,6 +76,18 @@ pub struct RunningEmulator {
     server: Option<JoinHandle<()>>,
     scheduler: JoinHandle<()>,
     latency: crate::latency::Latency,
+    faults: crate::faults::Faults,
+    https: Option<HttpsServer>,
+}
+
+/// The HTTPS listener and what clients need to trust it.
+#[derive(Debug)]
+struct HttpsServer {
+    addr: SocketAddr,
+    ca_pem: String,
+    ca_file: Option<std::path::PathBuf>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
 }
 
 /// Bind one listener and serve the Entra and AWS routers on it.
@@ -86,10 +117,17 @@ pub async fn start(cfg: EmulatorConfig) -> Result<RunningEmulator, StartError> {
     // Paths do not collide: Entra serves /{tenant}/oauth2/..., /{tenant}/v2.0/..., /v1.0/..., /beta/...;
     // AWS serves /{tenant}/scim/v2/...
     let latency = crate::latency::Latency::default();
+    let faults = crate::faults::Faults::new(cfg.faults.clone());
     let router = entra
         .router()
         .merge(aws.router())
+        .merge(faults.admin_router())
+        .layer(axum::middleware::from_fn_with_state(faults.clone(), crate::faults::inject))
         .layer(axum::middleware::from_fn_with_state(latency.clone(), crate::latency::delay));
+    let https = match &cfg.tls {
+        Some(tls) => Some(start_https(tls, router.clone()).await?),
+        None => None,
+    };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let serving = axum::serve(listener, router).with_graceful_shutdown(async {
@@ -121,6 +159,40 @@ pub async fn start(cfg: EmulatorConfig) -> Result<RunningEmulator, StartError> {
         server: Some(server),
         scheduler,
         latency,
+        faults,
+        https,
+    })
+}
+
+/// Bind the HTTPS listener, make the CA and the server certificate, write the CA file, serve.
+async fn start_https(tls: &TlsOptions, router: axum::Router) -> Result<HttpsServer, StartError> {
+    let listener = tokio::net::TcpListener::bind(tls.listen)
+        .await
+        .map_err(|source| StartError::Bind { addr: tls.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: tls.listen, source })?;
+    let material = crate::tls::TlsMaterial::generate(Some(addr.ip()))?;
+    if let Some(path) = &tls.ca_file {
+        std::fs::write(path, &material.ca_pem)
+            .map_err(|source| StartError::CaFile { path: path.clone(), source })?;
+    }
+    let listener = crate::tls::TlsListener::new(listener, material.server_config.clone())
+        .map_err(|source| StartError::Bind { addr: tls.listen, source })?;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let router = router.layer(axum::middleware::map_request(crate::tls::mark_https));
+        let serving = axum::serve(listener, router).with_graceful_shutdown(async {
+            let _ = stop_rx.await;
+        });
+        if let Err(e) = serving.await {
+            tracing::error!("emulator (HTTPS) stopped: {e}");
+        }
+    });
+    Ok(HttpsServer {
+        addr,
+        ca_pem: material.ca_pem,
+        ca_file: tls.ca_file.clone(),
+        stop: Some(stop_tx),
+        server: Some(server),
     })
 }
 
@@ -160,6 +232,44 @@ impl RunningEmulator {
         format!("http://{}", self.addr)
     }
 
+    /// The HTTPS listener's address, when [`EmulatorConfig::tls`] was set.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https.as_ref().map(|h| h.addr)
+    }
+
+    /// `https://127.0.0.1:PORT`, when HTTPS is served.
+    pub fn https_base_url(&self) -> Option<String> {
+        self.https.as_ref().map(|h| format!("https://{}", h.addr))
+    }
+
+    /// The CA certificate (PEM) that signed the HTTPS listener's certificate.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.https.as_ref().map(|h| h.ca_pem.as_str())
+    }
+
+    /// [`Self::env`] with the URLs on the HTTPS listener, and `SCIMSYNC_CA_FILE` (when a CA file
+    /// was written) just before `SCIMSYNC_SCIM_TOKEN`, which stays last. `None` without HTTPS.
+    pub fn https_env(&self) -> Option<Vec<(String, String)>> {
+        let https = self.https.as_ref()?;
+        let (http, tls) = (self.base_url(), format!("https://{}", https.addr));
+        let mut env = Vec::new();
+        for (name, value) in &self.env {
+            if name == "SCIMSYNC_SCIM_TOKEN"
+                && let Some(path) = &https.ca_file
+            {
+                env.push(("SCIMSYNC_CA_FILE".to_owned(), path.display().to_string()));
+            }
+            let value = match name.as_str() {
+                "AZURE_AUTHORITY_HOST" | "SCIMSYNC_GRAPH_URL" | "SCIMSYNC_SCIM_URL" => {
+                    value.replacen(&http, &tls, 1)
+                }
+                _ => value.clone(),
+            };
+            env.push((name.clone(), value));
+        }
+        Some(env)
+    }
+
     /// Environment for scimsync: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
     /// AZURE_AUTHORITY_HOST, SCIMSYNC_GRAPH_URL, SCIMSYNC_APP, SCIMSYNC_SCIM_URL, SCIMSYNC_SCIM_TOKEN.
     /// Holds secrets: print it only on purpose.
@@ -183,6 +293,11 @@ impl RunningEmulator {
         self.latency.set(one_way);
     }
 
+    /// The fault layer of both emulators (also `/_emulator/faults` over HTTP).
+    pub fn faults(&self) -> &crate::faults::Faults {
+        &self.faults
+    }
+
     pub fn aws(&self) -> &AwsScim {
         &self.aws
     }
@@ -190,6 +305,14 @@ impl RunningEmulator {
     /// Stop accepting, finish requests in flight (up to 5 s), stop the job scheduler.
     pub async fn shutdown(mut self) {
         self.scheduler.abort();
+        if let Some(https) = &mut self.https {
+            if let Some(stop) = https.stop.take() {
+                let _ = stop.send(());
+            }
+            if let Some(server) = https.server.take() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+            }
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -203,6 +326,9 @@ impl Drop for RunningEmulator {
     fn drop(&mut self) {
         self.scheduler.abort();
         if let Some(server) = &self.server {
+            server.abort();
+        }
+        if let Some(server) = self.https.as_ref().and_then(|h| h.server.as_ref()) {
             server.abort();
         }
     }

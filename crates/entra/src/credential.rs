@@ -76,6 +76,16 @@ pub trait TokenProvider: Send + Sync + fmt::Debug {
     fn token(&self) -> BoxFuture<'_, Result<SecretString, EntraError>>;
 }
 
+/// The certificates of a PEM bundle (extra trusted CAs).
+pub fn ca_certificates(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, EntraError> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem)
+        .map_err(|e| EntraError::Config(format!("the CA bundle is not PEM certificates: {e}")))?;
+    if certs.is_empty() {
+        return Err(EntraError::Config("the CA bundle holds no certificate".into()));
+    }
+    Ok(certs)
+}
+
 /// Refresh this long before the token expires.
 const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
@@ -159,6 +169,16 @@ impl ClientSecretCredential {
 
     pub fn client_id(&self) -> &str {
         &self.client_id
+    }
+
+    /// Also trust these CA certificates (a PEM bundle) for the token endpoint, beside the system's.
+    pub fn with_ca_bundle(mut self, pem: &[u8]) -> Result<Self, EntraError> {
+        self.http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .tls_certs_merge(ca_certificates(pem)?)
+            .build()
+            .map_err(|e| EntraError::Config(format!("HTTP client: {e}")))?;
+        Ok(self)
     }
 
     /// Drop the cached token (e.g. after Graph rejected it).

@@ -268,6 +268,24 @@ fn group_changes(item: Value, changes: &mut Vec<Change>) -> Result<(), EntraErro
     Ok(())
 }
 
+/// Decodes `bytes` as one page of a users and of a groups delta round, into changes. For fuzzing: it
+/// must never panic.
+#[doc(hidden)]
+pub fn decode_page_for_fuzz(bytes: &[u8]) -> usize {
+    let Ok(page) = serde_json::from_slice::<DeltaPage>(bytes) else { return 0 };
+    let mut changes = Vec::new();
+    for item in page.value {
+        let _ = user_change(item.clone(), &mut changes);
+        let _ = group_changes(item, &mut changes);
+    }
+    for change in &changes {
+        if let Change::UserUpsert(record) = change {
+            let _ = record.to_source();
+        }
+    }
+    changes.len() + usize::from(page.next_link.is_some()) + usize::from(page.delta_link.is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -316,6 +316,20 @@ pub async fn read_directory_scoped(
     Ok(Directory { users, groups, assignments, filtered_groups })
 }
 
+/// Decodes `bytes` as a page of Graph users and converts each into a `SourceUser`. For fuzzing: it
+/// must never panic.
+#[doc(hidden)]
+pub fn decode_users_for_fuzz(bytes: &[u8]) -> usize {
+    #[derive(Deserialize)]
+    struct Users {
+        value: Vec<GraphUser>,
+    }
+    match serde_json::from_slice::<Users>(bytes) {
+        Ok(page) => page.value.into_iter().filter_map(|u| u.into_source().ok()).count(),
+        Err(_) => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

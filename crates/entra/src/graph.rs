@@ -36,6 +36,8 @@ pub struct GraphClientConfig {
     /// Client-side pace, requests per second.
     pub requests_per_second: NonZeroU32,
     pub request_timeout: Duration,
+    /// Extra trusted CA certificates (a PEM bundle), added to the system's roots.
+    pub ca_bundle: Option<Vec<u8>>,
 }
 
 impl GraphClientConfig {
@@ -49,6 +51,7 @@ impl GraphClientConfig {
             max_retry_after: Duration::from_secs(120),
             requests_per_second: NonZeroU32::new(50).expect("non-zero constant"),
             request_timeout: Duration::from_secs(60),
+            ca_bundle: None,
         }
     }
 }
@@ -117,10 +120,11 @@ enum Attempt {
 
 impl GraphClient {
     pub fn new(config: GraphClientConfig, credential: Arc<dyn TokenProvider>) -> Result<Self, EntraError> {
-        let http = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .build()
-            .map_err(|e| EntraError::Config(format!("HTTP client: {e}")))?;
+        let mut http = reqwest::Client::builder().timeout(config.request_timeout);
+        if let Some(pem) = &config.ca_bundle {
+            http = http.tls_certs_merge(crate::credential::ca_certificates(pem)?);
+        }
+        let http = http.build().map_err(|e| EntraError::Config(format!("HTTP client: {e}")))?;
         let base = format!("{}/{}", config.graph_root.as_str().trim_end_matches('/'), config.api_version);
         let limiter = RateLimiter::direct(Quota::per_second(config.requests_per_second));
         Ok(GraphClient {
@@ -270,7 +274,9 @@ impl GraphClient {
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
-                let transient = e.is_timeout() || e.is_connect();
+                // A GET is safe to send again whatever happened to it (a reset or dropped connection
+                // included); another method only when it never reached the service.
+                let transient = e.is_timeout() || e.is_connect() || method == Method::GET;
                 let error = EntraError::Transport { what: what(&url), detail: e.without_url().to_string() };
                 return Err(if transient {
                     Attempt::Retry { error, retry_after: None }
@@ -402,6 +408,16 @@ fn hint_for(status: StatusCode, path: &str, code: &str) -> Option<String> {
 /// Quote a value for an OData string literal: `'` becomes `''`.
 pub fn odata_quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
+}
+
+/// Runs the Graph error decoder and the page decoder on `bytes`. For fuzzing: it must never panic.
+#[doc(hidden)]
+pub fn decode_for_fuzz(bytes: &[u8]) -> usize {
+    let url = Url::parse("https://graph.microsoft.com/v1.0/users").expect("constant URL");
+    let raw = RawResponse { status: StatusCode::OK, headers: HeaderMap::new(), body: bytes.to_vec() };
+    let error = graph_error(&Method::GET, &url, StatusCode::BAD_REQUEST, &HeaderMap::new(), bytes);
+    let page = decode::<Page<serde_json::Value>>(&url, &raw).map(|p| p.value.len()).unwrap_or(0);
+    error.to_string().len() + page
 }
 
 #[cfg(test)]

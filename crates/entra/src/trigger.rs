@@ -66,8 +66,8 @@ impl Decision {
 /// Decide how to make the job act now. Pure; see the table in the tests.
 ///
 /// Order of rules: a running cycle → Wait, however recently it began (it is the cycle the caller
-/// wants); a cycle or request that began within `min_interval` → Skip (even with force: the point is
-/// never to start twice); a running cycle with force → start/restart with a warning; a restart was
+/// wants); a cycle or request that began within `min_interval` → Skip, unless `force` or a restart
+/// was asked (then with a warning); a running cycle with force → start/restart with a warning; a restart was
 /// asked → Restart; otherwise by status: not configured → Skip; paused, quarantined, never run, or
 /// active between cycles → Start.
 pub fn decide(job: &SyncJob, now: DateTime<Utc>, opts: &TriggerOptions) -> Decision {
@@ -89,15 +89,21 @@ pub fn decide(job: &SyncJob, now: DateTime<Utc>, opts: &TriggerOptions) -> Decis
         .flatten()
         .filter(|t| now.signed_duration_since(*t) < opts.min_interval)
         .max();
-    if let Some(at) = recent {
+    // The interval guards the plain trigger (a scheduler firing twice); an explicit --start or
+    // --restart is the operator's own decision and goes ahead with a warning.
+    let recent_warning = recent.map(|at| {
         let ago = now.signed_duration_since(at).num_seconds().max(0);
+        format!("a cycle began or was requested {ago} s ago")
+    });
+    if let Some(recent) = &recent_warning
+        && !opts.force
+        && opts.restart.is_none()
+    {
         return Decision::Skip {
-            reason: format!(
-                "a cycle began or was requested {ago} s ago (less than {} s): not starting again",
-                opts.min_interval.num_seconds()
-            ),
+            reason: format!("{recent} (less than {} s): not starting again", opts.min_interval.num_seconds()),
         };
     }
+    let running_warning = running_warning.or(recent_warning);
 
     if let Some(scopes) = &opts.restart {
         return Decision::Restart {
@@ -339,11 +345,11 @@ mod tests {
                 "running",
             ),
             (
-                "began 5 s ago, forced",
+                "began 5 s ago, forced: the operator's call, with a warning",
                 job(JobStatusCode::Active, Some(9_995), None),
                 &force,
-                Kind::Skip,
-                "not starting again",
+                Kind::StartWarned,
+                "active between cycles",
             ),
             (
                 "we asked 10 s ago",

@@ -20,7 +20,7 @@ use url::Url;
 
 use scimsync_core::{AttrChange, AttrValue, DesiredUser, TargetGroup, TargetUser, UserAttr};
 
-use crate::config::ScimConfig;
+use crate::config::{ScimConfig, ScimProfile};
 use crate::error::{ApiFailure, ScimError};
 use crate::stats::{CallStats, Counters};
 use crate::wire::{self, GROUP_SCHEMA, PatchOperation, PatchRequest};
@@ -49,7 +49,9 @@ struct Inner {
     in_flight: Semaphore,
     backoff: ExponentialBuilder,
     retry_budget: Duration,
+    max_retry_after: Duration,
     counters: Counters,
+    profile: ScimProfile,
 }
 
 impl fmt::Debug for ScimClient {
@@ -81,10 +83,17 @@ impl ScimClient {
                 )
             })?;
         authorization.set_sensitive(true);
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .user_agent(cfg.user_agent.clone())
             .timeout(cfg.timeout)
-            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)));
+        if let Some(pem) = &cfg.ca_bundle {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                ScimError::InvalidConfig(format!("the CA bundle is not PEM certificates: {e}"))
+            })?;
+            http = http.tls_certs_merge(certs);
+        }
+        let http = http
             .build()
             .map_err(|e| ScimError::InvalidConfig(format!("cannot build the HTTP client: {e}")))?;
         let rate = NonZeroU32::new(cfg.requests_per_second)
@@ -105,7 +114,9 @@ impl ScimClient {
                 in_flight: Semaphore::new(cfg.max_concurrency),
                 backoff,
                 retry_budget: cfg.retry_budget,
+                max_retry_after: cfg.max_retry_after,
                 counters: Counters::default(),
+                profile: cfg.profile,
             }),
         })
     }
@@ -133,8 +144,14 @@ impl ScimClient {
         Ok(groups.into_iter().map(TargetGroup::from).collect())
     }
 
-    /// The AWS ids of the users in a group.
+    /// The AWS ids of the users in a group (generic servers: the group's own `members`).
     pub async fn group_member_ids(&self, group_id: &str) -> Result<BTreeSet<String>, ScimError> {
+        if self.inner.profile == ScimProfile::Generic {
+            let answer = self.call(Method::GET, &["Groups", group_id], &[], None, Absent::IsAnError).await?;
+            let answer = answer.ok_or_else(|| unreachable_absent("Groups"))?;
+            let group: wire::Group = decode(&answer, "SCIM group")?;
+            return Ok(group.members.into_iter().map(|m| m.value).collect());
+        }
         let filter = eq_filter("groups.value", group_id);
         let users: Vec<wire::User> = self.list_all("Users", Some(&filter), "SCIM user list").await?;
         Ok(users.into_iter().map(|u| u.id).collect())
@@ -262,7 +279,11 @@ impl ScimClient {
         if let Some(empty) = add.iter().chain(&remove).find(|m| m.is_empty()) {
             return Err(ScimError::InvalidInput(format!("an empty member id{empty} for group {id}")));
         }
-        for patch in wire::member_patches(&add, &remove) {
+        let patches = match self.inner.profile {
+            ScimProfile::Aws => wire::member_patches(&add, &remove),
+            ScimProfile::Generic => wire::member_patches_rfc(&add, &remove),
+        };
+        for patch in patches {
             self.write(Method::PATCH, &["Groups", id], &patch).await?;
         }
         Ok(())
@@ -293,6 +314,9 @@ impl ScimClient {
         filter: Option<&str>,
         what: &'static str,
     ) -> Result<Vec<T>, ScimError> {
+        if self.inner.profile == ScimProfile::Generic {
+            return self.list_all_by_index(resource, filter, what).await;
+        }
         let count = PAGE_SIZE.to_string();
         let mut cursor = String::new();
         let mut seen_cursors = HashSet::new();
@@ -325,6 +349,38 @@ impl ScimClient {
                     ));
                 }
                 None => return Ok(items),
+            }
+        }
+    }
+
+    /// Classic RFC 7644 paging (generic servers): `startIndex` from 1 until `totalResults` items
+    /// are read or a page comes back empty.
+    async fn list_all_by_index<T: DeserializeOwned>(
+        &self,
+        resource: &str,
+        filter: Option<&str>,
+        what: &'static str,
+    ) -> Result<Vec<T>, ScimError> {
+        let count = PAGE_SIZE.to_string();
+        let mut items = Vec::new();
+        loop {
+            let start = (items.len() + 1).to_string();
+            let mut query = vec![("startIndex", start.as_str()), ("count", count.as_str())];
+            if let Some(filter) = filter {
+                query.push(("filter", filter));
+            }
+            let answer = self
+                .call(Method::GET, &[resource], &query, None, Absent::IsAnError)
+                .await?
+                .ok_or_else(|| unreachable_absent(resource))?;
+            let page: wire::ListResponse<T> = decode(&answer, what)?;
+            let Some(total) = page.total_results else {
+                return Err(self.decode_error(&answer, what, "a list without totalResults"));
+            };
+            let got = page.resources.len();
+            items.extend(page.resources);
+            if got == 0 || items.len() as u64 >= total {
+                return Ok(items);
             }
         }
     }
@@ -365,6 +421,7 @@ impl ScimClient {
         let url = self.url(segments, query)?;
         let counters = &self.inner.counters;
         let retry_budget = self.inner.retry_budget;
+        let max_retry_after = self.inner.max_retry_after;
         let mut waited = Duration::ZERO;
         let result = (|| self.attempt(&method, &url, body.as_deref(), &call))
             .retry(self.inner.backoff)
@@ -374,7 +431,7 @@ impl ScimClient {
             .adjust(|err, backoff| {
                 let delay = match (backoff, err.retry_after()) {
                     (None, _) => return None,
-                    (Some(_), Some(asked)) => asked,
+                    (Some(_), Some(asked)) => asked.min(max_retry_after),
                     (Some(backoff), None) => backoff,
                 };
                 waited += delay;
@@ -543,6 +600,30 @@ fn dedup(ids: &[String]) -> Vec<String> {
 
 fn unreachable_absent(resource: &str) -> ScimError {
     ScimError::InvalidInput(format!("internal: a 404 on {resource} was taken as an answer"))
+}
+
+/// Runs every decoder of SCIM answers on `bytes` (lists of users and groups, a user, a group, an AWS
+/// error body) and turns what decodes into core types. For fuzzing: it must never panic.
+#[doc(hidden)]
+pub fn decode_for_fuzz(bytes: &[u8]) -> usize {
+    let answer = Answer { call: "GET /fuzz".into(), body: bytes.to_vec() };
+    let mut decoded = 0;
+    if let Ok(page) = decode::<wire::ListResponse<wire::User>>(&answer, "fuzz") {
+        decoded += page.resources.into_iter().map(TargetUser::from).count();
+    }
+    if let Ok(page) = decode::<wire::ListResponse<wire::Group>>(&answer, "fuzz") {
+        decoded += page.resources.into_iter().map(TargetGroup::from).count();
+    }
+    decoded += decode::<wire::User>(&answer, "fuzz").map(TargetUser::from).into_iter().count();
+    decoded += decode::<wire::Group>(&answer, "fuzz").map(TargetGroup::from).into_iter().count();
+    decoded += serde_json::from_slice::<wire::ErrorBody>(bytes).into_iter().count();
+    decoded
+}
+
+/// The SCIM `eq` filter builder, for fuzzing and property tests.
+#[doc(hidden)]
+pub fn eq_filter_for_fuzz(attr: &str, value: &str) -> String {
+    eq_filter(attr, value)
 }
 
 #[cfg(test)]

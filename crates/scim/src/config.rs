@@ -7,6 +7,18 @@ use url::Url;
 
 use crate::error::ScimError;
 
+/// Which SCIM dialect the endpoint speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ScimProfile {
+    /// AWS IAM Identity Center: cursor paging, groups never show members (read them with a
+    /// `groups.value eq` filter on /Users).
+    #[default]
+    Aws,
+    /// A plain RFC 7644 server: `startIndex` paging up to `totalResults`, members read from the
+    /// group itself. The first step toward SCIM targets other than AWS.
+    Generic,
+}
+
 #[derive(Debug, Clone)]
 pub struct ScimConfig {
     /// The SCIM endpoint as the console shows it, with or without the trailing slash, e.g.
@@ -25,9 +37,16 @@ pub struct ScimConfig {
     pub max_retry_delay: Duration,
     /// Total time a call may spend waiting between attempts, Retry-After included.
     pub retry_budget: Duration,
+    /// A Retry-After longer than this is cut down to it (so that one answer cannot park a run).
+    pub max_retry_after: Duration,
     /// Time limit of one attempt.
     pub timeout: Duration,
     pub user_agent: String,
+    /// Extra trusted CA certificates (a PEM bundle), added to the system's roots: for endpoints
+    /// behind a private CA, such as `scimsync emulate --tls`.
+    pub ca_bundle: Option<Vec<u8>>,
+    /// The SCIM dialect; AWS unless said otherwise.
+    pub profile: ScimProfile,
 }
 
 impl ScimConfig {
@@ -41,8 +60,11 @@ impl ScimConfig {
             retry_base_delay: Duration::from_millis(500),
             max_retry_delay: Duration::from_secs(20),
             retry_budget: Duration::from_secs(120),
+            max_retry_after: Duration::from_secs(60),
             timeout: Duration::from_secs(30),
             user_agent: concat!("scimsync/", env!("CARGO_PKG_VERSION")).to_string(),
+            ca_bundle: None,
+            profile: ScimProfile::Aws,
         }
     }
 

@@ -15,7 +15,9 @@ mod stats;
 mod wire;
 
 pub use client::ScimClient;
-pub use config::ScimConfig;
+#[doc(hidden)]
+pub use client::{decode_for_fuzz, eq_filter_for_fuzz};
+pub use config::{ScimConfig, ScimProfile};
 pub use error::{ApiFailure, ScimError};
 pub use secrecy::SecretString;
 pub use stats::CallStats;

@@ -116,6 +116,15 @@ pub(crate) struct Group {
     pub external_id: Option<String>,
     #[serde(default)]
     pub display_name: String,
+    /// Only a generic RFC 7644 server fills it (AWS never shows members).
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub members: Vec<MemberRef>,
+}
+
+/// One entry of a group's `members`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct MemberRef {
+    pub value: String,
 }
 
 /// Both list shapes: the cursor page (`nextCursor`, no totalResults) and the classic one.
@@ -126,7 +135,8 @@ pub(crate) struct ListResponse<T> {
     pub resources: Vec<T>,
     #[serde(default)]
     pub next_cursor: Option<String>,
-    /// Never trusted for paging: AWS sets it to the number of items in this answer.
+    /// Never trusted for paging with AWS, which sets it to the number of items in this answer;
+    /// a generic server's `startIndex` paging goes up to it.
     #[serde(default)]
     pub total_results: Option<u64>,
 }
@@ -459,6 +469,26 @@ pub(crate) fn member_patches(add: &[String], remove: &[String]) -> Vec<PatchRequ
                 .collect();
             PatchRequest::new(operations)
         })
+        .collect()
+}
+
+/// The RFC 7644 §3.5.2.2 form for a generic server: removals as `remove` with a
+/// `members[value eq "id"]` path (no value), additions as AWS sends them; at most 100 changes each.
+pub(crate) fn member_patches_rfc(add: &[String], remove: &[String]) -> Vec<PatchRequest> {
+    member_patches(add, &[])
+        .into_iter()
+        .chain(remove.chunks(MAX_MEMBER_CHANGES_PER_PATCH).map(|chunk| {
+            PatchRequest::new(
+                chunk
+                    .iter()
+                    .map(|id| PatchOperation {
+                        op: "remove",
+                        path: format!("members[value eq {}]", Value::String(id.clone())),
+                        value: None,
+                    })
+                    .collect(),
+            )
+        }))
         .collect()
 }
 

@@ -23,9 +23,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "SCIMSYNC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// How much to log on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogLevel::Warn, env = "SCIMSYNC_LOG_LEVEL")]
-    pub log_level: LogLevel,
+    /// How much to log on stderr [default: info for watch, warn for the other commands].
+    #[arg(long, global = true, value_enum, env = "SCIMSYNC_LOG_LEVEL")]
+    pub log_level: Option<LogLevel>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -68,6 +68,10 @@ pub enum Command {
             it serves your users, groups, assignments, job state, Graph clients and AWS objects from a \
             JSON file. A bad file or address is refused before anything starts, with what is wrong and \
             where, and exit code 1. State lives in memory: each start begins afresh from the file.\n\n\
+            With --tls it also serves HTTPS on a second listener, with a CA made at start: the printed \
+            URLs are then https, and SCIMSYNC_CA_FILE (the CA certificate) is printed before \
+            SCIMSYNC_SCIM_TOKEN; scimsync trusts it through that variable, other clients take it as \
+            their CA bundle (Python: verify=$SCIMSYNC_CA_FILE).\n\n\
             Every route, the permissions, how the emulated provisioning job behaves and the directory \
             file format with an example: docs/emulator.md in the scimsync repository."
     )]
@@ -97,6 +101,19 @@ pub struct EmulateArgs {
     /// Directory file (JSON) to serve instead of the built-in sample company (format: docs/emulator.md).
     #[arg(long, value_name = "FILE")]
     pub directory: Option<PathBuf>,
+    /// Also serve HTTPS on a second listener, with a CA made at start: the printed URLs are then the
+    /// https ones, and SCIMSYNC_CA_FILE (the CA certificate, PEM) is printed before SCIMSYNC_SCIM_TOKEN.
+    /// scimsync trusts it through SCIMSYNC_CA_FILE; other clients take it as their CA bundle. Plain
+    /// HTTP keeps serving on --listen.
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: the HTTPS listener's address. Default: the --listen IP on a free port.
+    #[arg(long, value_name = "ADDR", requires = "tls")]
+    pub tls_listen: Option<String>,
+    /// With --tls: where to write the CA certificate (PEM). Default: a new file in the temp
+    /// directory, removed when the emulator stops.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// How to reach Entra ID and find the enterprise application.

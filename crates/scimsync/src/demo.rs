@@ -32,11 +32,13 @@ fn settings(emulator: &RunningEmulator) -> Result<(EntraSettings, AwsSettings)> 
         graph_url: value("SCIMSYNC_GRAPH_URL")?,
         app: value("SCIMSYNC_APP")?,
         requests_per_second: 50,
+        ca_bundle: None,
     };
     let aws = AwsSettings {
         scim_url: value("SCIMSYNC_SCIM_URL")?,
         token: SecretString::from(value("SCIMSYNC_SCIM_TOKEN")?),
         requests_per_second: 50,
+        ca_bundle: None,
     };
     Ok((entra, aws))
 }
@@ -115,6 +117,7 @@ async fn story(emulator: &RunningEmulator) -> Result<Exit> {
         state: Some(state_dir.path().join("state.db")),
         guard: Default::default(),
         allow_removals: false,
+        full_every: std::time::Duration::from_secs(3600),
         mapping: Default::default(),
     };
     let state_path = state_dir.path().join("state.db");
@@ -122,7 +125,7 @@ async fn story(emulator: &RunningEmulator) -> Result<Exit> {
     heading("2. The direct way: `scimsync plan` shows what a sync would change");
     let prepared =
         crate::direct::prepare(&entra, &aws, &sync, open_state(&state_path, &entra, &aws)?).await?;
-    print!("{}", render::plan(&prepared.plan));
+    print!("{}", render::plan(&prepared.plan, prepared.held.as_ref()));
     drop(prepared);
 
     heading("3. `scimsync sync` applies it");

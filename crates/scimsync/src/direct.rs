@@ -59,6 +59,9 @@ pub async fn prepare(
         .context("reading Entra ID failed; nothing was changed in AWS")?;
     let desired = scimsync_core::desired_with(&directory, &sync.scope, &sync.mapping);
     let managed = state.managed().map_err(|e| anyhow!("{e}"))?;
+    if let Some(why) = scimsync_core::suspicious_source(&directory, &desired, &managed, sync.allow_removals) {
+        anyhow::bail!("the read of Entra ID looks wrong; nothing was changed in AWS: {why}");
+    }
     let current = read_target(&scim, &desired, &managed, sync.plan.adopt_by_name, sync.concurrency)
         .await
         .map_err(|e| anyhow!("{e}"))
@@ -80,14 +83,16 @@ pub async fn plan(
     let state = open_state(&state_path(sync, aws)?, entra, aws)?;
     let prepared = prepare(entra, aws, sync, state).await?;
     match output {
-        Output::Human => print!("{}{}", render::plan(&prepared.plan), render::held(prepared.held.as_ref())),
+        Output::Human => print!("{}", render::plan(&prepared.plan, prepared.held.as_ref())),
         Output::Json => {
             let body =
                 json!({ "summary": prepared.plan.summary(), "plan": prepared.plan, "held": prepared.held });
             println!("{}", serde_json::to_string_pretty(&body)?);
         }
     }
-    Ok(if detailed_exitcode && !prepared.plan.is_empty() { Exit::ChangesPending } else { Exit::Success })
+    // Removals held by the guard are changes pending too.
+    let pending = !prepared.plan.is_empty() || prepared.held.is_some();
+    Ok(if detailed_exitcode && pending { Exit::ChangesPending } else { Exit::Success })
 }
 
 /// The outcome of `sync`, for callers that print it themselves (the demo).
@@ -99,6 +104,8 @@ pub struct SyncResult {
     pub aws_writes: u64,
     pub graph_calls: u64,
     pub seconds: f64,
+    /// False when AWS was taken from the state's view of it (an incremental run).
+    pub aws_read: bool,
 }
 
 impl SyncResult {
@@ -137,6 +144,7 @@ pub async fn run_sync(
         aws_writes: stats.writes(),
         graph_calls: prepared.graph_calls,
         seconds: started.elapsed().as_secs_f64(),
+        aws_read: true,
     };
     let failed = result.report.failures().count();
     let summary = json!({
@@ -167,7 +175,19 @@ pub async fn sync(
 ) -> Result<Exit> {
     let state = open_state(&state_path(sync, aws)?, entra, aws)?;
     // Incremental from the state when it can be, else (or with --full) a full reconcile.
-    let (result, run) = crate::watch::sync_once(entra, aws, sync, state, full).await?;
+    let run = crate::watch::sync_once(entra, aws, sync, state, full);
+    let (result, run) = tokio::select! {
+        done = run => done?,
+        // Each applied change is already recorded in the state, so stopping here loses nothing; a
+        // write cut off in flight is found again (by its externalId) by the next run.
+        _ = crate::emulate::shutdown_signal() => {
+            eprintln!(
+                "Interrupted. The changes applied so far are recorded in the state; run `scimsync sync` \
+                 again to finish."
+            );
+            return Ok(Exit::Interrupted);
+        }
+    };
     match output {
         Output::Human => print_sync(&result),
         Output::Json => {
@@ -193,7 +213,13 @@ pub async fn sync(
 }
 
 pub fn print_sync(result: &SyncResult) {
-    print!("{}{}", render::plan(&result.plan), render::held(result.held.as_ref()));
+    print!("{}", render::plan(&result.plan, result.held.as_ref()));
+    if !result.aws_read {
+        println!(
+            "(Incremental: the changes Entra ID reported since the last run, against the state's view of \
+             AWS; `scimsync sync --full` reads AWS itself and repairs changes made there.)"
+        );
+    }
     if !result.plan.is_empty() {
         println!();
         print_outcomes(result);

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, Result, anyhow};
 use scimsync_emulator::directory::DirectoryError;
-use scimsync_emulator::{DirectoryFile, EmulatorConfig, StartError, start};
+use scimsync_emulator::{DirectoryFile, EmulatorConfig, StartError, TlsOptions, start};
 
 use crate::cli::EmulateArgs;
 use crate::exit::Exit;
@@ -25,16 +25,29 @@ pub async fn run(args: EmulateArgs) -> Result<Exit> {
              (AZURE_CLIENT_ID and AZURE_CLIENT_SECRET are printed empty); the AWS SCIM endpoint works"
         );
     }
-    let config = EmulatorConfig { listen, ..EmulatorConfig::new(directory) };
+    // --tls: a second listener for HTTPS; the CA goes to --ca-file or a temp file removed at exit.
+    let (tls, temp_ca) = match (args.tls, &args.ca_file) {
+        (false, _) => (None, None),
+        (true, given) => {
+            let tls_listen = match &args.tls_listen {
+                Some(text) => parse_listen(text)?,
+                None => SocketAddr::new(listen.ip(), 0),
+            };
+            let temp = given.is_none().then(|| {
+                std::env::temp_dir().join(format!("scimsync-emulator-{}-ca.pem", std::process::id()))
+            });
+            let ca_file = given.clone().or(temp.clone());
+            (Some(TlsOptions { listen: tls_listen, ca_file }), temp)
+        }
+    };
+    let config = EmulatorConfig { listen, tls, ..EmulatorConfig::new(directory) };
     let emulator = start(config).await.map_err(start_error)?;
     // The export lines are the interface: printed (with the emulator's own test secrets) only once
     // the listener accepts connections, in one write and flushed, so that a script waiting for the
     // last line (SCIMSYNC_SCIM_TOKEN) and then sourcing the file sees them all.
-    let lines: String = emulator
-        .env()
-        .iter()
-        .map(|(name, value)| format!("export {name}={}\n", shell_quote(value)))
-        .collect();
+    let env = emulator.https_env().unwrap_or_else(|| emulator.env());
+    let lines: String =
+        env.iter().map(|(name, value)| format!("export {name}={}\n", shell_quote(value))).collect();
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(lines.as_bytes())?;
     stdout.flush()?;
@@ -43,9 +56,15 @@ pub async fn run(args: EmulateArgs) -> Result<Exit> {
         "scimsync emulate: serving Entra ID, Graph and AWS SCIM on http://{}; stop with Ctrl-C",
         emulator.addr()
     );
+    if let Some(https) = emulator.https_base_url() {
+        eprintln!("scimsync emulate: and on {https} (trust the CA in SCIMSYNC_CA_FILE)");
+    }
     shutdown_signal().await.context("cannot wait for a stop signal")?;
     eprintln!("scimsync emulate: stopping");
     emulator.shutdown().await;
+    if let Some(path) = temp_ca {
+        let _ = std::fs::remove_file(path);
+    }
     Ok(Exit::Success)
 }
 
@@ -114,6 +133,8 @@ fn start_error(e: StartError) -> anyhow::Error {
             }
             _ => LISTEN_HINT.to_owned(),
         },
+        StartError::Tls(_) => "this is a bug in scimsync emulate; run it without --tls meanwhile".to_owned(),
+        StartError::CaFile { .. } => "give --ca-file a path in a directory you may write to".to_owned(),
         StartError::Directory(_) | StartError::Seed(_) => {
             format!("fix the directory file; the format is in {DOCS}")
         }

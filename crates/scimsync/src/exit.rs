@@ -15,6 +15,8 @@ pub enum Exit {
     TimedOut,
     /// The removal guard held back removals; everything else was applied.
     RemovalsHeld,
+    /// Stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
+    Interrupted,
 }
 
 impl Exit {
@@ -27,6 +29,7 @@ impl Exit {
             Exit::JobFailed => 4,
             Exit::TimedOut => 5,
             Exit::RemovalsHeld => 6,
+            Exit::Interrupted => 130,
         }
     }
 }

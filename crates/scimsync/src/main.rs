@@ -92,7 +92,11 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { Exit::Error.code() } else { Exit::Success.code() });
         }
     };
-    init_logging(cli.log_level);
+    // A long-running watch reports each change it carries at info; one-shot commands print their own
+    // results and log only problems.
+    let default_level =
+        if matches!(cli.command, Command::Watch(_)) { LogLevel::Info } else { LogLevel::Warn };
+    init_logging(cli.log_level.unwrap_or(default_level));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -44,7 +44,7 @@ fn names(members: &[scimsync_core::plan::MemberName]) -> String {
 }
 
 /// The plan for a person: grouped by kind of object, a summary line last.
-pub fn plan(plan: &Plan) -> String {
+pub fn plan(plan: &Plan, guard_held: Option<&scimsync_core::Held>) -> String {
     let mut out = String::new();
     let mut section = |title: &str, lines: Vec<String>| {
         if !lines.is_empty() {
@@ -221,7 +221,8 @@ pub fn plan(plan: &Plan) -> String {
             paint(&format!("Skipped group members that are not users: {}.", kinds.join(", ")), dim)
         );
     }
-    let _ = writeln!(out, "{}", summary_line(plan));
+    out.push_str(&self::held(guard_held));
+    let _ = writeln!(out, "{}", summary_line(plan, guard_held.is_some()));
     out
 }
 
@@ -230,8 +231,11 @@ fn short_type(odata: &str) -> &str {
 }
 
 /// `Plan: 3 to create, 1 to update, …` or the no-change line.
-pub fn summary_line(plan: &Plan) -> String {
+pub fn summary_line(plan: &Plan, held: bool) -> String {
     let s = plan.summary();
+    if s.total() == 0 && held {
+        return paint("No other changes; the removals above are held.", bold);
+    }
     if s.total() == 0 {
         return paint("No changes. AWS is in step with Entra ID.", green);
     }
@@ -281,9 +285,9 @@ pub fn report(report: &ApplyReport) -> String {
 pub fn held(held: Option<&scimsync_core::Held>) -> String {
     let Some(held) = held else { return String::new() };
     format!(
-        "\n{} {}.\n  Held back: {} user and {} group removals, {} member removals; everything else is applied.\n  \
+        "{} {}.\n  Held back: {} user and {} group removals, {} member removals; everything else is applied.\n  \
          If these removals are intended, run once with --allow-removals, or raise max_removals / \
-         max_removal_percent in the [guard] section of the config file.\n",
+         max_removal_percent in the [guard] section of the config file.\n\n",
         paint("! Removals held by the guard:", red),
         held.reason,
         held.user_removals,

@@ -19,6 +19,9 @@ use crate::cli::{AwsArgs, EntraArgs};
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
+    /// A PEM file of extra CA certificates to trust (beside the system's) for Entra, Graph and SCIM;
+    /// `SCIMSYNC_CA_FILE` takes precedence, and `SSL_CERT_FILE` is added too.
+    pub ca_file: Option<PathBuf>,
     #[serde(default)]
     pub entra: EntraSection,
     #[serde(default)]
@@ -73,6 +76,8 @@ pub struct SyncSection {
     /// With removal = "delete": how long after leaving scope an object is deleted (e.g. "30d");
     /// until then it is disabled. Default "0s": at once.
     pub delete_after: Option<String>,
+    /// How old the last full reconcile with AWS may be before `sync` does one again (drift repair).
+    pub full_every: Option<String>,
     /// Writes in flight at once.
     pub concurrency: Option<usize>,
     pub state: Option<PathBuf>,
@@ -142,6 +147,8 @@ pub struct EntraSettings {
     pub graph_url: String,
     pub app: String,
     pub requests_per_second: u32,
+    /// Extra trusted CA certificates (PEM), see [`ca_bundle`].
+    pub ca_bundle: Option<Vec<u8>>,
 }
 
 /// Whether a missing value may be asked for on the terminal.
@@ -208,7 +215,8 @@ impl EntraSettings {
         let app = required(args.app.clone().or(f.app.clone()), "enterprise app", "SCIMSYNC_APP", false)?;
         if !missing.is_empty() {
             bail!(
-                "missing {}: set the environment variable, the flag, or the [entra] section of the config file",
+                "missing {}: set the environment variable, or the flag or the [entra] section of the config file \
+                 (for the secret: client_secret_file)",
                 missing.join(", ")
             );
         }
@@ -221,6 +229,7 @@ impl EntraSettings {
             graph_url: non_empty(args.graph_url.clone().or(f.graph_url.clone())).unwrap_or_default(),
             app,
             requests_per_second: f.requests_per_second.unwrap_or(50),
+            ca_bundle: ca_bundle(file)?,
         })
     }
 
@@ -228,10 +237,14 @@ impl EntraSettings {
     pub fn graph(&self) -> Result<GraphClient> {
         let graph_url = (!self.graph_url.is_empty()).then_some(self.graph_url.as_str());
         let cloud = Cloud::from_authority(&self.authority_host, graph_url).map_err(|e| anyhow!("{e}"))?;
-        let credential =
+        let mut credential =
             ClientSecretCredential::new(&cloud, &self.tenant_id, self.client_id.clone(), self.secret.clone())
                 .map_err(|e| anyhow!("{e}"))?;
+        if let Some(pem) = &self.ca_bundle {
+            credential = credential.with_ca_bundle(pem).map_err(|e| anyhow!("{e}"))?;
+        }
         let mut config = GraphClientConfig::new(cloud.graph_root.clone());
+        config.ca_bundle = self.ca_bundle.clone();
         if let Some(rps) = std::num::NonZeroU32::new(self.requests_per_second) {
             config.requests_per_second = rps;
         }
@@ -244,6 +257,8 @@ pub struct AwsSettings {
     pub scim_url: String,
     pub token: SecretString,
     pub requests_per_second: u32,
+    /// Extra trusted CA certificates (PEM), see [`ca_bundle`].
+    pub ca_bundle: Option<Vec<u8>>,
 }
 
 impl AwsSettings {
@@ -265,14 +280,40 @@ impl AwsSettings {
                  (or scim_token_file in the [aws] section) at a file that holds it"
             ),
         };
-        Ok(AwsSettings { scim_url, token, requests_per_second: f.requests_per_second.unwrap_or(20) })
+        Ok(AwsSettings {
+            scim_url,
+            token,
+            requests_per_second: f.requests_per_second.unwrap_or(20),
+            ca_bundle: ca_bundle(file)?,
+        })
     }
 
     pub fn client(&self) -> Result<ScimClient> {
         let mut config = ScimConfig::new(self.scim_url.clone(), self.token.clone());
         config.requests_per_second = self.requests_per_second.max(1);
+        config.ca_bundle = self.ca_bundle.clone();
         ScimClient::new(config).map_err(|e| anyhow!("{e}"))
     }
+}
+
+/// Extra CA certificates to trust, beside the system's: the file named by `SCIMSYNC_CA_FILE` (or
+/// else `ca_file` in the config file), and the one named by `SSL_CERT_FILE`, concatenated.
+/// `None` when neither is set.
+pub fn ca_bundle(file: &ConfigFile) -> Result<Option<Vec<u8>>> {
+    let own = non_empty(std::env::var("SCIMSYNC_CA_FILE").ok()).map(PathBuf::from).or(file.ca_file.clone());
+    let standard = non_empty(std::env::var("SSL_CERT_FILE").ok()).map(PathBuf::from);
+    let mut pem = Vec::new();
+    for (path, what) in [(own, "SCIMSYNC_CA_FILE / ca_file"), (standard, "SSL_CERT_FILE")] {
+        let Some(path) = path else { continue };
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("cannot read the CA file {} ({what})", path.display()))?;
+        if !String::from_utf8_lossy(&bytes).contains("-----BEGIN CERTIFICATE-----") {
+            bail!("the CA file {} ({what}) holds no PEM certificate", path.display());
+        }
+        pem.extend_from_slice(&bytes);
+        pem.push(b'\n');
+    }
+    Ok((!pem.is_empty()).then_some(pem))
 }
 
 /// How a direct sync behaves.
@@ -285,6 +326,8 @@ pub struct SyncSettings {
     /// Lift the removal guard for this run.
     pub allow_removals: bool,
     pub mapping: scimsync_core::Mapping,
+    /// `sync` reconciles in full with AWS when the last full reconcile is older than this.
+    pub full_every: std::time::Duration,
 }
 
 impl SyncSettings {
@@ -313,6 +356,12 @@ impl SyncSettings {
             allow_removals,
             mapping: scimsync_core::Mapping::compile(&file.mapping)
                 .map_err(|e| anyhow!("the [mapping] section of the config file is not valid: {e}"))?,
+            full_every: match &s.full_every {
+                Some(text) => {
+                    crate::cli::parse_duration(text).map_err(|e| anyhow!("sync.full_every: {e}"))?
+                }
+                None => std::time::Duration::from_secs(3600),
+            },
         })
     }
 }

@@ -351,12 +351,21 @@ async fn on_demand(
     let mut failed = 0usize;
     let mut report = |what: &str, result: &scimsync_entra::OnDemandResult| {
         let action = result.detail.action.clone().unwrap_or_default();
+        let why = result.error_message.clone().or(result.error_code.clone()).unwrap_or_default();
+        // Entra skips an object whose source and target already match: that is the wanted state.
+        let already_in_step = result.result.eq_ignore_ascii_case("skipped")
+            && (why.contains("already match") || result.error_code.as_deref() == Some("RedundantExport"));
         if result.succeeded() {
             println!("✓ {what}: {} {action}", result.result);
+        } else if already_in_step {
+            println!("✓ {what}: already in step in AWS ({why})");
         } else {
             failed += 1;
-            let why = result.error_message.clone().or(result.error_code.clone()).unwrap_or_default();
-            println!("✗ {what}: {} {action} {why}", result.result);
+            let words: Vec<&str> = [result.result.as_str(), action.as_str(), why.as_str()]
+                .into_iter()
+                .filter(|w| !w.is_empty())
+                .collect();
+            println!("✗ {what}: {}", words.join(" "));
         }
     };
     for user in users {

@@ -45,6 +45,17 @@ fn engine(
     Ok(Engine::new(entra.graph()?, aws.client()?, state, options))
 }
 
+/// State key: when AWS was last read in full and reconciled.
+const LAST_FULL: &str = "last_full_reconcile";
+
+/// Remembers a full reconcile with AWS.
+pub fn record_full(state: &StateStore, run: &RunReport) -> Result<()> {
+    if run.aws_read && run.kind == scimsync_sync::continuous::RunKind::Full {
+        state.set_meta(LAST_FULL, &chrono::Utc::now().to_rfc3339()).map_err(|e| anyhow!("{e}"))?;
+    }
+    Ok(())
+}
+
 /// One `sync`: incremental when the state holds a snapshot and delta links, else (or with `full`) a
 /// full reconcile.
 pub async fn sync_once(
@@ -54,8 +65,19 @@ pub async fn sync_once(
     state: StateStore,
     full: bool,
 ) -> Result<(SyncResult, RunReport)> {
+    // Incremental runs trust the state's view of AWS; a full reconcile now and then catches what was
+    // changed in AWS by hand, so `sync` never trusts that view for longer than `full_every`.
+    let last_full = state
+        .meta(LAST_FULL)
+        .map_err(|e| anyhow!("{e}"))?
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok());
+    let due = last_full.is_none_or(|t| {
+        chrono::Utc::now().signed_duration_since(t).to_std().unwrap_or_default() >= sync.full_every
+    });
     let mut engine = engine(entra, aws, sync, state)?;
-    let run = engine.run(if full { Mode::Full } else { Mode::Auto }).await.map_err(|e| anyhow!("{e}"))?;
+    let run =
+        engine.run(if full || due { Mode::Full } else { Mode::Auto }).await.map_err(|e| anyhow!("{e}"))?;
+    record_full(engine.state(), &run)?;
     describe(&run);
     let result = SyncResult {
         plan: run.plan.clone(),
@@ -65,6 +87,7 @@ pub async fn sync_once(
         aws_writes: run.aws_writes,
         graph_calls: run.graph_calls,
         seconds: run.seconds,
+        aws_read: run.aws_read,
     };
     Ok((result, run))
 }
@@ -73,6 +96,10 @@ pub async fn sync_once(
 fn describe(run: &RunReport) {
     let aws = if run.aws_read { "AWS read" } else { "AWS from the state's view, not read" };
     match run.kind {
+        // An idle poll every few seconds is not news: debug only.
+        scimsync_sync::continuous::RunKind::Incremental if run.changes_read == 0 && run.aws_requests == 0 => {
+            tracing::debug!("incremental run: no change from Graph delta; {} Graph calls", run.graph_calls)
+        }
         scimsync_sync::continuous::RunKind::Incremental => tracing::info!(
             "incremental run: {} change(s) from Graph delta; {aws}; {} Graph and {} AWS calls",
             run.changes_read,

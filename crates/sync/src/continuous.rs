@@ -61,6 +61,8 @@ pub enum RunError {
     Source(#[from] EntraError),
     #[error("reading AWS failed; nothing was changed: {0}")]
     Target(#[from] ScimError),
+    #[error("the read of Entra ID looks wrong; nothing was changed in AWS: {0}")]
+    SuspiciousRead(String),
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -225,6 +227,11 @@ impl Engine {
 
         // ---- AWS ----
         let managed = self.state.managed()?;
+        if let Some(why) =
+            scimsync_core::suspicious_source(&directory, &desired, &managed, self.options.allow_removals)
+        {
+            return Err(RunError::SuspiciousRead(why));
+        }
         let view = self.state.load_view()?;
         let use_view = !full && view.is_some();
         let current: Current = match (&view, use_view) {

@@ -9,12 +9,12 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::filter::{self, Comparison};
-use super::users;
 use super::{AwsScim, Cursor, Fault, SeedError, State, StoredGroup};
+use super::{schemas, users};
 
 const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
-const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+pub(crate) const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const UNPARSABLE: &str = "Request is unparsable, syntactically incorrect, or violates schema.";
 const DUPLICATE: &str = "Refused to create a new, duplicate resource.";
 const MAX_PAGE: usize = 100;
@@ -197,6 +197,11 @@ fn route(
         Ok(value) => op(state, value),
         Err(reply) => reply,
     };
+    if let (&Method::GET, ["Users" | "Groups", _]) = (method, path)
+        && let Some(reply) = refused_parameter(query)
+    {
+        return reply;
+    }
     match (method.as_str(), path) {
         ("GET", ["Users"]) => list(state, Resource::Users, query),
         ("POST", ["Users"]) => with_body(state, create_user),
@@ -226,25 +231,23 @@ fn route(
         ("DELETE", ["Groups", id]) => delete_group(state, id),
         ("PUT", ["Groups", _]) => Reply::bad("Operation PUT on Groups is not supported."),
         ("GET", ["ServiceProviderConfig"]) => Reply::Json(StatusCode::OK, service_provider_config()),
-        ("GET", ["Schemas"]) => Reply::Json(
-            StatusCode::OK,
-            list_of(vec![
-                json!({"id": users::USER_SCHEMA}),
-                json!({"id": GROUP_SCHEMA}),
-                json!({"id": users::ENTERPRISE}),
-            ]),
-        ),
-        ("GET", ["ResourceTypes"]) => Reply::Json(
-            StatusCode::OK,
-            list_of(vec![
-                json!({"id": "User", "name": "User", "endpoint": "/Users", "schema": users::USER_SCHEMA}),
-                json!({"id": "Group", "name": "Group", "endpoint": "/Groups", "schema": GROUP_SCHEMA}),
-            ]),
-        ),
+        ("GET", ["Schemas"]) => Reply::Json(StatusCode::OK, list_of(schemas::all_schemas())),
+        ("GET", ["Schemas", id]) => match schemas::schema_by_id(id) {
+            Some(schema) => Reply::Json(StatusCode::OK, schema),
+            None => Reply::not_found(id),
+        },
+        ("GET", ["ResourceTypes"]) => Reply::Json(StatusCode::OK, list_of(schemas::resource_types())),
+        ("GET", ["ResourceTypes", id]) => match schemas::resource_type_by_id(id) {
+            Some(resource_type) => Reply::Json(StatusCode::OK, resource_type),
+            None => Reply::not_found(id),
+        },
         (_, ["Users" | "Groups"] | ["Users" | "Groups", _]) => {
             Reply::bad(format!("Operation {method} is not supported."))
         }
         (_, ["Bulk" | "Me" | ".search", ..] | [_, ".search"]) => Reply::bad("Operation is not supported."),
+        (_, ["ServiceProviderConfig" | "Schemas" | "ResourceTypes", ..]) => {
+            Reply::bad(format!("Operation {method} is not supported."))
+        }
         _ => Reply::Error(StatusCode::NOT_FOUND, "Resource not found.".into()),
     }
 }
@@ -402,13 +405,26 @@ fn group_selected(state: &State, group: &StoredGroup, selection: &Selection) -> 
     }
 }
 
+/// `attributes`, `excludedAttributes`, `sortBy`, `sortOrder`: AWS refuses them (400), on lists and
+/// on single reads alike.
+fn refused_parameter(query: &[(String, String)]) -> Option<Reply> {
+    ["attributes", "excludedAttributes", "sortBy", "sortOrder"].into_iter().find_map(|refused| {
+        query
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(refused))
+            .then(|| Reply::bad(format!("Parameter {refused} is not supported.")))
+    })
+}
+
 fn list(state: &mut State, resource: Resource, query: &[(String, String)]) -> Reply {
     let param =
         |name: &str| query.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
-    for refused in ["attributes", "excludedAttributes", "sortBy", "sortOrder"] {
-        if param(refused).is_some() {
-            return Reply::bad(format!("Parameter {refused} is not supported."));
-        }
+    if let Some(reply) = refused_parameter(query) {
+        return reply;
+    }
+    // startIndex: AWS pages by cursor only. 1 (the start, as the classic answer says) is taken.
+    if param("startIndex").is_some_and(|v| v.trim() != "1") {
+        return Reply::bad("Parameter startIndex is not supported.");
     }
     let count = match param("count").map(str::parse::<usize>) {
         None => MAX_PAGE,

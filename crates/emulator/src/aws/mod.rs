@@ -6,6 +6,7 @@
 
 mod filter;
 mod http;
+mod schemas;
 mod users;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};

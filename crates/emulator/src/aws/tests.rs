@@ -389,6 +389,40 @@ async fn refuses_what_aws_refuses() {
         ),
         case("delete unknown group", Method::DELETE, "/Groups/nope".into(), None, 404, None),
         case("bulk", Method::POST, "/Bulk".into(), Some(json!({})), 400, None),
+        case("me", Method::GET, "/Me".into(), None, 400, Some("not supported")),
+        case("search", Method::POST, "/Users/.search".into(), Some(json!({})), 400, Some("not supported")),
+        case("sortBy", Method::GET, "/Users?sortBy=userName".into(), None, 400, Some("sortBy")),
+        case("sortOrder", Method::GET, "/Groups?sortOrder=descending".into(), None, 400, Some("sortOrder")),
+        case("startIndex past 1", Method::GET, "/Users?startIndex=2".into(), None, 400, Some("startIndex")),
+        case("startIndex 1 is the start", Method::GET, "/Users?startIndex=1".into(), None, 200, None),
+        case(
+            "attributes on a list",
+            Method::GET,
+            "/Users?attributes=userName".into(),
+            None,
+            400,
+            Some("attributes"),
+        ),
+        case(
+            "attributes on a read",
+            Method::GET,
+            format!("/Users/{user}?attributes=userName"),
+            None,
+            400,
+            Some("attributes"),
+        ),
+        case(
+            "excludedAttributes on a read",
+            Method::GET,
+            format!("/Groups/{group}?excludedAttributes=members"),
+            None,
+            400,
+            Some("excludedAttributes"),
+        ),
+        case("POST discovery", Method::POST, "/Schemas".into(), Some(json!({})), 400, Some("not supported")),
+        case("DELETE discovery", Method::DELETE, "/ServiceProviderConfig".into(), None, 400, None),
+        case("unknown schema", Method::GET, "/Schemas/urn:nope".into(), None, 404, None),
+        case("unknown resource type", Method::GET, "/ResourceTypes/Device".into(), None, 404, None),
     ];
     for c in cases {
         let answer = h.send(c.method.clone(), &c.path, c.body.clone()).await;
@@ -521,4 +555,82 @@ fn seeding_applies_the_create_checks() {
     let user: &Map<String, Value> =
         snapshot.user_by_name("ct-admin").and_then(Value::as_object).expect("user");
     assert_eq!(user["active"], json!(true));
+}
+
+#[tokio::test]
+async fn discovery_documents_are_served_in_full() {
+    let h = Http::start().await;
+    let spc = h.ok(Method::GET, "/ServiceProviderConfig", None).await;
+    for (feature, supported) in [
+        ("bulk", false),
+        ("sort", false),
+        ("etag", false),
+        ("patch", true),
+        ("changePassword", false),
+        ("filter", true),
+    ] {
+        assert_eq!(spc[feature]["supported"], json!(supported), "{feature}");
+    }
+    let schemas = h.ok(Method::GET, "/Schemas", None).await;
+    let ids: Vec<&str> =
+        schemas["Resources"].as_array().expect("list").iter().filter_map(|s| s["id"].as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "urn:ietf:params:scim:schemas:core:2.0:User",
+            "urn:ietf:params:scim:schemas:core:2.0:Group",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+        ]
+    );
+    // (schema, attribute path, characteristic, value)
+    let cases = [
+        ("User", "userName", "required", json!(true)),
+        ("User", "userName", "caseExact", json!(false)),
+        ("User", "userName", "uniqueness", json!("server")),
+        ("User", "displayName", "required", json!(true)),
+        ("User", "name", "required", json!(true)),
+        ("User", "name.familyName", "required", json!(true)),
+        ("User", "name.givenName", "required", json!(true)),
+        ("User", "emails", "multiValued", json!(true)),
+        ("User", "active", "type", json!("boolean")),
+        ("Group", "displayName", "required", json!(true)),
+        ("Group", "members.value", "type", json!("string")),
+        ("EnterpriseUser", "manager.value", "type", json!("string")),
+        ("EnterpriseUser", "department", "type", json!("string")),
+    ];
+    for (schema_name, path, key, want) in cases {
+        let schema = schemas["Resources"]
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["name"] == schema_name))
+            .unwrap_or_else(|| panic!("schema {schema_name}"));
+        let mut attrs = &schema["attributes"];
+        let mut found = &Value::Null;
+        for part in path.split('.') {
+            found = attrs
+                .as_array()
+                .and_then(|a| a.iter().find(|x| x["name"] == part))
+                .unwrap_or_else(|| panic!("{schema_name} {path}"));
+            attrs = &found["subAttributes"];
+        }
+        assert_eq!(found[key], want, "{schema_name} {path} {key}");
+        let one = h.ok(Method::GET, &format!("/Schemas/{}", schema["id"].as_str().expect("id")), None).await;
+        assert_eq!(&one, schema, "/Schemas/{{id}} serves the same document");
+    }
+    // Not accepted by AWS, so not in the schema.
+    let user = &schemas["Resources"][0]["attributes"];
+    for absent in ["password", "groups", "photos", "ims", "entitlements", "x509Certificates"] {
+        assert!(!user.as_array().expect("attrs").iter().any(|a| a["name"] == absent), "{absent}");
+    }
+    let types = h.ok(Method::GET, "/ResourceTypes", None).await;
+    assert_eq!(types["totalResults"], json!(2));
+    let user_type = h.ok(Method::GET, "/ResourceTypes/User", None).await;
+    assert_eq!(user_type["endpoint"], json!("/Users"));
+    assert_eq!(
+        user_type["schemaExtensions"][0]["schema"],
+        json!("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
+    );
+    assert_eq!(
+        h.ok(Method::GET, "/ResourceTypes/Group", None).await["schema"],
+        json!("urn:ietf:params:scim:schemas:core:2.0:Group")
+    );
 }

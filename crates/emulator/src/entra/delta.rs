@@ -17,7 +17,7 @@ use axum::response::Response;
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use super::graph::{GraphRequest, USER_DEFAULT, forbidden, project};
+use super::graph::{GROUPS_READ, GraphRequest, USER_DEFAULT, USERS_READ, forbidden, project};
 use super::signin::Caller;
 use super::{EntraEmulator, EntraState, Group, graph_error, json_response};
 
@@ -195,17 +195,6 @@ fn gone() -> Response {
          without a token.",
     )
 }
-
-const USERS_READ: &[&str] =
-    &["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
-const GROUPS_READ: &[&str] = &[
-    "Group.Read.All",
-    "Group.ReadWrite.All",
-    "GroupMember.Read.All",
-    "GroupMember.ReadWrite.All",
-    "Directory.Read.All",
-    "Directory.ReadWrite.All",
-];
 
 /// `GET /users/delta` or `GET /groups/delta`.
 pub(crate) fn serve(state: &EntraState, caller: &Caller, r: &GraphRequest, resource: Resource) -> Response {

@@ -18,10 +18,10 @@ use super::{
 };
 use crate::directory::str_field;
 
-const USERS_READ: &[&str] =
+pub(crate) const USERS_READ: &[&str] =
     &["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
 const USERS_WRITE: &[&str] = &["User.ReadWrite.All", "Directory.ReadWrite.All"];
-const GROUPS_READ: &[&str] = &[
+pub(crate) const GROUPS_READ: &[&str] = &[
     "Group.Read.All",
     "Group.ReadWrite.All",
     "GroupMember.Read.All",

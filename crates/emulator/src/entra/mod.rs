@@ -452,10 +452,15 @@ pub(crate) fn now_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// `http://host:port` as the caller reached us (for nextLink and discovery documents).
+/// `http://host:port` (or `https://`) as the caller reached us (for nextLink and discovery
+/// documents). The HTTPS listener sets `x-forwarded-proto: https`, as a TLS-ending proxy would.
 pub(crate) fn base_url(headers: &HeaderMap) -> String {
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-    format!("http://{host}")
+    let scheme = match headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()) {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}")
 }
 
 impl InitialJobState {

@@ -10,6 +10,7 @@
 
 mod emulate;
 mod errors;
+mod https;
 mod rendering;
 mod support;
 mod sync;

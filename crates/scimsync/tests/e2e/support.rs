@@ -56,6 +56,12 @@ impl Harness {
         self.emulator.aws()
     }
 
+    /// The fault layer of both emulators.
+    #[allow(dead_code)] // used by the safety tests
+    pub fn faults(&self) -> &scimsync_emulator::faults::Faults {
+        self.emulator.faults()
+    }
+
     pub fn snapshot(&self) -> AwsSnapshot {
         self.aws().snapshot()
     }

@@ -41,11 +41,12 @@ fn json_error(e: serde_json::Error) -> rusqlite::Error {
 }
 
 impl StateStore {
-    fn meta(&self, key: &str) -> Result<Option<String>, StateError> {
+    /// A value of the state's own bookkeeping (delta links, when AWS was last read in full, …).
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StateError> {
         self.db(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional())
     }
 
-    fn set_meta(&self, key: &str, value: &str) -> Result<(), StateError> {
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StateError> {
         let written = self.conn.execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
             params![key, value],
