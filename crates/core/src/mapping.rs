@@ -43,6 +43,10 @@ pub const EXTRA_PROPERTIES: &[&str] = &[
     "usageLocation",
 ];
 
+/// The source attribute that holds a user's app roles of the enterprise app (for
+/// `SingleAppRoleAssignment`); filled from [`crate::Directory::app_roles`], not read from `/users`.
+pub const APP_ROLE_ASSIGNMENTS: &str = "appRoleAssignments";
+
 /// Multi-valued Graph properties: an expression sees them as lists.
 const MULTI_VALUED: &[&str] = &["businessPhones", "otherMails", "appRoleAssignments"];
 
@@ -339,6 +343,14 @@ impl Mapping {
             given_name_fallback: fallback(&config.given_name_fallback),
             family_name_fallback: fallback(&config.family_name_fallback),
         })
+    }
+
+    /// Whether some target attribute reads the source attribute `name` (without regard to case).
+    pub fn reads(&self, name: &str) -> bool {
+        self.rules
+            .iter()
+            .filter_map(|(_, e)| e.as_ref())
+            .any(|e| e.attributes().iter().any(|(n, _)| n.eq_ignore_ascii_case(name)))
     }
 
     fn expr(&self, attr: UserAttr) -> Option<&Expr> {

@@ -1,7 +1,7 @@
 //! The domain model: what the source (Entra ID) holds, what scimsync wants in the target (AWS), and what
 //! the target holds now. None of these types is a wire format: adapters convert to and from them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +81,12 @@ pub struct Directory {
     /// otherwise. The filter runs in Graph, so its result is part of the read.
     #[serde(default)]
     pub filtered_groups: Vec<String>,
+    /// The app roles of the enterprise application assigned to each principal (user or group object
+    /// id), by name (the role's value, else its displayName). Read only when the mapping uses
+    /// `appRoleAssignments`; [`crate::plan::desired_with`] gives each user its own roles and those
+    /// of the groups it is reached through.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub app_roles: BTreeMap<String, Vec<String>>,
 }
 
 /// The values scimsync writes for a user. Empty optional values are `None`.

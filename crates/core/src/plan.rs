@@ -9,9 +9,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::attr::{AttrChange, AttrValue, UserAttr, diff_user};
-use crate::mapping::{ManagerLink, Mapping, Rejection, link_managers, map_group_name, resolve_managers};
+use crate::mapping::{
+    APP_ROLE_ASSIGNMENTS, ManagerLink, Mapping, Rejection, link_managers, map_group_name, resolve_managers,
+};
 use crate::model::{Current, DesiredGroup, DesiredUser, Directory, TargetGroup, TargetUser};
-use crate::scope::{ScopeOptions, resolve};
+use crate::scope::{Scope, ScopeOptions, resolve};
 
 /// What happens to a managed object that has left scope.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +63,12 @@ pub struct Desired {
     pub rejected: Vec<Rejection>,
     /// Group members that are neither users nor groups, by Graph type.
     pub skipped_members: BTreeMap<String, usize>,
+    /// Group ids and name patterns of `[scope]` that chose no group.
+    #[serde(default)]
+    pub unmatched_groups: Vec<String>,
+    /// Users that would be in scope but for the user scoping filters.
+    #[serde(default)]
+    pub filtered_out: usize,
 }
 
 /// Scopes and maps a directory.
@@ -71,8 +79,24 @@ pub fn desired(directory: &Directory, scope: &ScopeOptions) -> Desired {
 /// Scopes and maps a directory with a configured mapping.
 pub fn desired_with(directory: &Directory, scope: &ScopeOptions, mapping: &Mapping) -> Desired {
     let scope = resolve(directory, scope);
-    let mut out = Desired { skipped_members: scope.skipped_members.clone(), ..Default::default() };
+    let mut out = Desired {
+        skipped_members: scope.skipped_members.clone(),
+        unmatched_groups: scope.unmatched_groups.clone(),
+        filtered_out: scope.filtered_out.len(),
+        ..Default::default()
+    };
+    let roles = user_app_roles(directory, &scope);
     for user in directory.users.iter().filter(|u| scope.users.contains(&u.id)) {
+        let with_roles;
+        let user = match roles.get(user.id.as_str()) {
+            Some(names) => {
+                let mut copy = user.clone();
+                copy.extra.insert(APP_ROLE_ASSIGNMENTS.to_string(), names.iter().cloned().collect());
+                with_roles = copy;
+                &with_roles
+            }
+            None => user,
+        };
         match mapping.map_user(user) {
             Ok(desired) => out.users.push(desired),
             Err(rejection) => out.rejected.push(rejection),
@@ -92,6 +116,35 @@ pub fn desired_with(directory: &Directory, scope: &ScopeOptions, mapping: &Mappi
     }
     out.users.sort_by(|a, b| a.values.user_name.cmp(&b.values.user_name));
     out.groups.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+    out
+}
+
+/// The app roles of each user: those assigned to the user, and those of every group in scope it is a
+/// member of (through nested groups as the scope flattens them). A group out of scope passes its
+/// roles to its direct user members, as Entra does.
+fn user_app_roles<'a>(directory: &'a Directory, scope: &'a Scope) -> HashMap<&'a str, BTreeSet<String>> {
+    let mut out: HashMap<&str, BTreeSet<String>> = HashMap::new();
+    if directory.app_roles.is_empty() {
+        return out;
+    }
+    for (principal, names) in &directory.app_roles {
+        let names: Vec<&String> = names.iter().filter(|n| !n.trim().is_empty()).collect();
+        let members: Vec<&str> = match scope.groups.get(principal) {
+            Some(members) => members.iter().map(String::as_str).collect(),
+            None => match directory.groups.iter().find(|g| &g.id == principal) {
+                Some(group) => group
+                    .members
+                    .iter()
+                    .filter(|m| m.kind == crate::model::MemberKind::User)
+                    .map(|m| m.id.as_str())
+                    .collect(),
+                None => vec![principal.as_str()],
+            },
+        };
+        for member in members {
+            out.entry(member).or_default().extend(names.iter().map(|n| n.to_string()));
+        }
+    }
     out
 }
 
@@ -253,6 +306,12 @@ pub struct Plan {
     pub rejected: Vec<Rejection>,
     pub unmanaged: Vec<Unmanaged>,
     pub skipped_members: BTreeMap<String, usize>,
+    /// Group ids and name patterns of `[scope]` that chose no group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmatched_groups: Vec<String>,
+    /// Users that would be in scope but for the user scoping filters.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub filtered_out: usize,
     /// Managed objects out of scope (the state remembers since when, for the grace period).
     #[serde(default)]
     pub scope_exits: Vec<ScopeExit>,
@@ -304,6 +363,10 @@ impl Plan {
     }
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 fn fold(name: &str) -> String {
     // AWS declares userName and displayName caseExact=false: compare names without case.
     name.to_lowercase()
@@ -318,6 +381,8 @@ pub fn plan(desired: &Desired, current: &Current, managed: &Managed, options: &P
     let mut out = Plan {
         rejected: desired.rejected.clone(),
         skipped_members: desired.skipped_members.clone(),
+        unmatched_groups: desired.unmatched_groups.clone(),
+        filtered_out: desired.filtered_out,
         ..Default::default()
     };
 
@@ -487,27 +552,31 @@ pub fn plan(desired: &Desired, current: &Current, managed: &Managed, options: &P
     }
     let vacating = settle_claims(&holders, &mut claims);
     let slot_label = ["userName", "primary email"];
-    let dead: BTreeMap<(usize, usize), Block> =
-        claims.iter().filter_map(|c| Some(((c.op, c.slot), c.dead?))).collect();
-    let explain = |block: Block, slot: usize| -> (String, String) {
+    // (op, slot) → what blocks it, and the slot whose value clashed (a create dies as a whole when
+    // any of its values clashes: the report names that value, not the first one).
+    let dead: BTreeMap<(usize, usize), (Block, usize)> =
+        claims.iter().filter_map(|c| Some(((c.op, c.slot), (c.dead?, c.dead_by)))).collect();
+    let explain = |block: Block, slot: usize, value: Option<&str>| -> (String, String) {
+        let what = match value {
+            Some(value) => format!("{} {value:?}", slot_label[slot]),
+            None => slot_label[slot].to_string(),
+        };
         match block {
-            Block::Rival => {
-                (String::new(), format!("another Entra object in scope wants the same {}", slot_label[slot]))
-            }
+            Block::Rival => (String::new(), format!("another Entra object in scope wants the same {what}")),
             Block::Holder(h) => {
                 let holder = &current.users[h];
                 let reason = if held_users.contains(holder.id.as_str()) {
                     format!(
-                        "its {} is held by an AWS user ({}) whose Entra object the mapping rejects",
-                        slot_label[slot], holder.id
+                        "its {what} is held by an AWS user ({}) whose Entra object the mapping rejects",
+                        holder.id
                     )
                 } else if matched_users.contains_key(holder.id.as_str()) {
                     format!(
-                        "its {} is held by an AWS user ({}) that scimsync manages for another Entra object, which keeps it",
-                        slot_label[slot], holder.id
+                        "its {what} is held by an AWS user ({}) that scimsync manages for another Entra object, which keeps it",
+                        holder.id
                     )
                 } else {
-                    name_conflict_reason(slot_label[slot], holder.external_id.as_deref(), managed, &holder.id)
+                    name_conflict_reason(&what, holder.external_id.as_deref(), managed, &holder.id)
                 };
                 (holder.id.clone(), reason)
             }
@@ -517,13 +586,18 @@ pub fn plan(desired: &Desired, current: &Current, managed: &Managed, options: &P
     for &i in &user_creates {
         let want = &desired.users[i];
         let op = desired.users.len() + i;
-        let blocked = dead.get(&(op, 0)).map(|b| (*b, 0)).or_else(|| dead.get(&(op, 1)).map(|b| (*b, 1)));
+        let blocked = dead.get(&(op, 0)).or_else(|| dead.get(&(op, 1))).copied();
         match blocked {
             None => {
                 creates_alive.insert(i);
             }
             Some((block, slot)) => {
-                let (holder, reason) = explain(block, slot);
+                let value = if slot == 0 {
+                    Some(want.values.user_name.as_str())
+                } else {
+                    want.values.email.as_deref()
+                };
+                let (holder, reason) = explain(block, slot, value);
                 out.conflicts.push(conflict(
                     ObjectKind::User,
                     &want.external_id,
@@ -536,8 +610,10 @@ pub fn plan(desired: &Desired, current: &Current, managed: &Managed, options: &P
     }
     for (i, want) in desired.users.iter().enumerate() {
         for (slot, label) in slot_label.iter().enumerate() {
-            let Some(block) = dead.get(&(i, slot)) else { continue };
-            let (holder, reason) = explain(*block, slot);
+            let Some(&(block, _)) = dead.get(&(i, slot)) else { continue };
+            let value =
+                if slot == 0 { Some(want.values.user_name.as_str()) } else { want.values.email.as_deref() };
+            let (holder, reason) = explain(block, slot, value);
             out.conflicts.push(conflict(
                 ObjectKind::User,
                 &want.external_id,
@@ -1048,6 +1124,8 @@ struct Claim {
     value: Option<String>,
     all_or_nothing: bool,
     dead: Option<Block>,
+    /// When dead: the slot whose value clashed (another slot's, for an all-or-nothing operation).
+    dead_by: usize,
 }
 
 impl Claim {
@@ -1058,7 +1136,7 @@ impl Claim {
         value: Option<String>,
         all_or_nothing: bool,
     ) -> Self {
-        Claim { owner, op, slot, value, all_or_nothing, dead: None }
+        Claim { owner, op, slot, value, all_or_nothing, dead: None, dead_by: slot }
     }
 }
 
@@ -1118,12 +1196,16 @@ fn settle_claims(holders: &[Holder], claims: &mut [Claim]) -> BTreeMap<usize, BT
             break;
         }
         for (ci, block) in kills {
-            let (op, whole) = (claims[ci].op, claims[ci].all_or_nothing);
-            claims[ci].dead.get_or_insert(block);
-            if whole {
-                for other in claims.iter_mut().filter(|o| o.op == op) {
-                    other.dead.get_or_insert(block);
+            let (op, whole, slot) = (claims[ci].op, claims[ci].all_or_nothing, claims[ci].slot);
+            let kill = |claim: &mut Claim| {
+                if claim.dead.is_none() {
+                    claim.dead = Some(block);
+                    claim.dead_by = slot;
                 }
+            };
+            kill(&mut claims[ci]);
+            if whole {
+                claims.iter_mut().filter(|o| o.op == op).for_each(kill);
             }
         }
     }

@@ -346,6 +346,8 @@ pub struct Scope {
     pub dangling_assignments: Vec<String>,
     /// Users that would be in scope but for the user scoping filters.
     pub filtered_out: BTreeSet<String>,
+    /// Mode "groups": the chosen group ids and name patterns that name no group.
+    pub unmatched_groups: Vec<String>,
 }
 
 /// Computes the scope: the users and groups the mode starts from, the user members of those groups
@@ -396,7 +398,18 @@ pub fn resolve(directory: &Directory, options: &ScopeOptions) -> Scope {
             for id in &options.groups.ids {
                 if !groups.keys().any(|g| g.eq_ignore_ascii_case(id)) {
                     scope.dangling_assignments.push(id.clone());
+                    scope.unmatched_groups.push(id.clone());
                 }
+            }
+            for pattern in &options.groups.names {
+                if !directory.groups.iter().any(|g| glob(pattern, &g.display_name)) {
+                    scope.unmatched_groups.push(pattern.clone());
+                }
+            }
+            if let Some(filter) = &options.groups.filter
+                && directory.filtered_groups.is_empty()
+            {
+                scope.unmatched_groups.push(format!("$filter {filter}"));
             }
         }
     }

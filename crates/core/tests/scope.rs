@@ -56,6 +56,7 @@ fn directory() -> Directory {
             Assignment { principal_id: "u5".into(), principal_type: PrincipalType::User },
         ],
         filtered_groups: vec!["g5".into()],
+        ..Default::default()
     }
 }
 
@@ -280,4 +281,104 @@ fn glob_patterns() {
     ] {
         assert_eq!(glob(pattern, text), want, "{pattern} ~ {text}");
     }
+}
+
+#[test]
+fn group_choices_that_match_no_group_are_reported() {
+    // (names, ids, filter result empty, what is reported)
+    type Case<'a> = (&'a [&'a str], &'a [&'a str], Option<bool>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        (&["aws-*"], &["g2"], None, vec![]),
+        (&["aws-*", "Nobody-*"], &[], None, vec!["Nobody-*"]),
+        (&[], &["g2", "g-missing"], None, vec!["g-missing"]),
+        (&[], &[], Some(true), vec!["$filter"]),
+        (&[], &[], Some(false), vec![]),
+    ];
+    let groups = |names: &[&str], ids: &[&str], filter: bool| GroupSelection {
+        names: names.iter().map(|s| s.to_string()).collect(),
+        ids: ids.iter().map(|s| s.to_string()).collect(),
+        filter: filter.then(|| "startswith(displayName,'Fin')".to_string()),
+    };
+    for (names, ids, filter_empty, want) in cases {
+        let mut dir = directory();
+        if filter_empty == Some(true) || filter_empty.is_none() {
+            dir.filtered_groups.clear();
+        }
+        let options = ScopeOptions {
+            mode: ScopeMode::Groups,
+            groups: groups(names, ids, filter_empty.is_some()),
+            ..Default::default()
+        };
+        let got = desired(&dir, &options).unmatched_groups;
+        assert_eq!(got.len(), want.len(), "{names:?} {ids:?}: {got:?}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(g.starts_with(w), "{got:?} vs {want:?}");
+        }
+    }
+    // Assigned mode never reports group choices.
+    assert!(desired(&directory(), &ScopeOptions::default()).unmatched_groups.is_empty());
+}
+
+#[test]
+fn the_users_the_filters_leave_out_are_counted() {
+    let mut dir = directory();
+    dir.users[1].department = Some("Sales".into());
+    let options = ScopeOptions {
+        user_filters: vec![UserFilter { clauses: vec![clause("department", "NOT EQUALS", Some("Sales"))] }],
+        ..Default::default()
+    };
+    assert_eq!(desired(&dir, &options).filtered_out, 1);
+    assert_eq!(desired(&dir, &ScopeOptions::default()).filtered_out, 0);
+}
+
+#[test]
+fn app_roles_reach_users_directly_and_through_groups() {
+    use scimsync_core::mapping::{Mapping, MappingConfig, SourceSpec};
+    let config = MappingConfig {
+        attributes: [(
+            "title".to_string(),
+            SourceSpec::Expression("SingleAppRoleAssignment([appRoleAssignments])".into()),
+        )]
+        .into(),
+        ..Default::default()
+    };
+    let mapping = Mapping::compile(&config).expect("compiles");
+    assert!(mapping.reads("appRoleAssignments"));
+    assert!(!Mapping::default().reads("appRoleAssignments"));
+    // g1 (AWS-Admins ⊃ Platform ⊃ SRE) holds "Admin"; u5 holds "msiam_access" directly; u1 also
+    // "Auditor" directly (the first by name wins).
+    let mut dir = directory();
+    dir.app_roles = [
+        ("g1".to_string(), vec!["Admin".to_string()]),
+        ("u5".to_string(), vec!["msiam_access".to_string()]),
+        ("u1".to_string(), vec!["Auditor".to_string()]),
+    ]
+    .into();
+    // (nesting, user → title)
+    let cases = [
+        (
+            Nesting::Flatten,
+            vec![
+                ("u1", Some("Admin")),
+                ("u2", Some("Admin")),
+                ("u3", Some("Admin")),
+                ("u5", Some("msiam_access")),
+            ],
+        ),
+        (Nesting::Ignore, vec![("u1", Some("Admin")), ("u5", Some("msiam_access"))]),
+    ];
+    for (nesting, want) in cases {
+        let options = ScopeOptions { nesting, ..Default::default() };
+        let got: BTreeMap<String, Option<String>> = scimsync_core::desired_with(&dir, &options, &mapping)
+            .users
+            .into_iter()
+            .map(|u| (u.external_id, u.values.title))
+            .collect();
+        let want: BTreeMap<String, Option<String>> =
+            want.into_iter().map(|(u, t)| (u.to_string(), t.map(str::to_string))).collect();
+        assert_eq!(got, want, "{nesting:?}");
+    }
+    // Without roles read, nothing is mapped.
+    let plain = scimsync_core::desired_with(&directory(), &ScopeOptions::default(), &mapping);
+    assert!(plain.users.iter().all(|u| u.values.title.is_none()));
 }

@@ -11,9 +11,11 @@
 //!   "groups": [ { "id": "GUID", "displayName": "...", "members": ["object id", ...], ... } ],
 //!   "otherObjects": [ { "id": "GUID", "@odata.type": "#microsoft.graph.device", "displayName": "..." } ],
 //!   "app": { "id": "sp object id", "appId": "GUID", "displayName": "AWS IAM Identity Center",
-//!            "owners": ["client id of an owning app", ...] },
+//!            "owners": ["client id of an owning app", ...],
+//!            "appRoles": [ { "id": "GUID", "value": "Admin", "displayName": "Administrator" } ] },
 //!   "otherServicePrincipals": [ { "id": "...", "appId": "...", "displayName": "..." } ],
-//!   "appRoleAssignments": [ { "principalId": "object id", "principalType": "User" | "Group" } ],
+//!   "appRoleAssignments": [ { "principalId": "object id", "principalType": "User" | "Group",
+//!                             "appRoleId": "optional: an id of app.appRoles; default access otherwise" } ],
 //!   "job": { "id": "optional", "templateId": "scim", "interval": "PT40M",
 //!            "state": "Active" | "Paused" | "Quarantine" | "NotRun" | "NotConfigured",
 //!            "quarantineReason": "EncounteredQuarantineException" },
@@ -136,6 +138,9 @@ pub struct DirectoryFile {
     pub clients: Vec<DirClient>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<DirAws>,
+    /// Graph's throttling limits (default: Graph's, by tenant size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttling: Option<crate::entra::ThrottleLimits>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,7 +166,27 @@ pub struct DirApp {
     /// Client ids of apps that own the service principal.
     #[serde(default)]
     pub owners: Vec<String>,
+    /// The app's own roles (Graph `appRoles`). The default access role
+    /// (`00000000-0000-0000-0000-000000000000`) is never listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub app_roles: Vec<DirAppRole>,
 }
+
+/// One app role of the enterprise app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DirAppRole {
+    pub id: String,
+    /// The role's value (what tokens and `SingleAppRoleAssignment` carry); gallery roles may have none.
+    #[serde(default)]
+    pub value: Option<String>,
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The id of the default access role, assigned when no role of the app's own is.
+pub const DEFAULT_ACCESS_ROLE_ID: &str = "00000000-0000-0000-0000-000000000000";
 
 fn default_app_name() -> String {
     "AWS IAM Identity Center".into()
@@ -180,6 +205,16 @@ pub struct DirServicePrincipal {
 pub struct DirAssignment {
     pub principal_id: String,
     pub principal_type: String,
+    /// One of `app.appRoles`; absent or the zero GUID: the default access role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_role_id: Option<String>,
+}
+
+impl DirAssignment {
+    /// The assigned role's id (the default access role when none is given).
+    pub fn role_id(&self) -> &str {
+        self.app_role_id.as_deref().unwrap_or(DEFAULT_ACCESS_ROLE_ID)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -476,6 +511,17 @@ impl DirectoryFile {
                 }
             }
         }
+        let mut role_ids = HashSet::new();
+        for (i, role) in self.app.app_roles.iter().enumerate() {
+            let at = format!("app.appRoles[{i}]");
+            path_segment(&role.id, &at, "the role id")?;
+            if role.id == DEFAULT_ACCESS_ROLE_ID {
+                return invalid(&at, "the default access role's id is not listed among appRoles".into());
+            }
+            if !role_ids.insert(role.id.to_lowercase()) {
+                return invalid(&at, format!("role id {:?} is listed twice", role.id));
+            }
+        }
         let mut assigned = HashSet::new();
         for (i, a) in self.app_role_assignments.iter().enumerate() {
             let at = locate("appRoleAssignments", i, Some(&a.principal_id));
@@ -511,8 +557,15 @@ impl DirectoryFile {
                     ),
                 );
             }
-            if !assigned.insert(&a.principal_id) {
-                return invalid(&at, "this principal is already assigned to the app".into());
+            let role = a.role_id().to_lowercase();
+            if role != DEFAULT_ACCESS_ROLE_ID && !role_ids.contains(&role) {
+                return invalid(
+                    &at,
+                    format!("appRoleId {:?} is not the id of any role in app.appRoles", a.role_id()),
+                );
+            }
+            if !assigned.insert((&a.principal_id, role)) {
+                return invalid(&at, "this principal is already assigned to the app with this role".into());
             }
         }
         match crate::entra::parse_iso_duration(&self.job.interval) {
@@ -653,8 +706,13 @@ impl DirectoryFile {
             group(53, "Auditors", ids(&[13])),
             group(54, "Finance", ids(&[16])),
         ];
-        let assign =
-            |n: u32, kind: &str| DirAssignment { principal_id: sample_id(n), principal_type: kind.into() };
+        let admin_role = "a0a0a0a0-0000-4000-8000-00000000ab01";
+        let auditor_role = "a0a0a0a0-0000-4000-8000-00000000ab02";
+        let assign = |n: u32, kind: &str, role: Option<&str>| DirAssignment {
+            principal_id: sample_id(n),
+            principal_type: kind.into(),
+            app_role_id: role.map(str::to_owned),
+        };
         DirectoryFile {
             tenant_id: tenant.into(),
             tenant_domain: Some("northwind.onmicrosoft.com".into()),
@@ -671,6 +729,20 @@ impl DirectoryFile {
                 app_id: "a0a0a0a0-0000-4000-8000-00000000aa02".into(),
                 display_name: default_app_name(),
                 owners: vec!["c1c1c1c1-0000-4000-8000-0000000000c3".into()],
+                app_roles: vec![
+                    DirAppRole {
+                        id: admin_role.into(),
+                        value: Some("Admin".into()),
+                        display_name: "Administrator".into(),
+                        description: Some("Administers the AWS organization".into()),
+                    },
+                    DirAppRole {
+                        id: auditor_role.into(),
+                        value: Some("Auditor".into()),
+                        display_name: "Auditor".into(),
+                        description: None,
+                    },
+                ],
             },
             other_service_principals: vec![DirServicePrincipal {
                 id: "b0b0b0b0-0000-4000-8000-00000000bb01".into(),
@@ -678,10 +750,10 @@ impl DirectoryFile {
                 display_name: "Microsoft Graph".into(),
             }],
             app_role_assignments: vec![
-                assign(50, "Group"),
-                assign(52, "Group"),
-                assign(53, "Group"),
-                assign(14, "User"),
+                assign(50, "Group", Some(admin_role)),
+                assign(52, "Group", None),
+                assign(53, "Group", Some(auditor_role)),
+                assign(14, "User", None),
             ],
             job: DirJob { state: InitialJobState::Active, ..DirJob::default() },
             clients: vec![
@@ -756,6 +828,7 @@ impl DirectoryFile {
                     members: vec!["ct-admin@northwind.example".into()],
                 }],
             }),
+            throttling: None,
         }
     }
 }
@@ -1003,6 +1076,24 @@ mod tests {
                     json!({"principalId": "d1", "principalType": "ServicePrincipal"}),
                 ),
                 vec!["appRoleAssignments[1]", "device or contact"],
+            ),
+            (
+                set("/appRoleAssignments/0/appRoleId", json!("r9")),
+                vec!["appRoleAssignments[0]", "appRoleId \"r9\" is not the id of any role in app.appRoles"],
+            ),
+            (
+                set(
+                    "/app/appRoles",
+                    json!([{"id": "r1", "displayName": "A"}, {"id": "R1", "displayName": "B"}]),
+                ),
+                vec!["app.appRoles[1]", "listed twice"],
+            ),
+            (
+                set(
+                    "/app/appRoles",
+                    json!([{"id": "00000000-0000-0000-0000-000000000000", "displayName": "A"}]),
+                ),
+                vec!["app.appRoles[0]", "default access role"],
             ),
             (
                 set("/job/interval", json!("40 minutes")),

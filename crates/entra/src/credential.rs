@@ -226,6 +226,13 @@ impl ClientSecretCredential {
             let lifetime = Duration::from_secs(lifetime);
             // Short-lived tokens (tests) are kept for half their life.
             let keep = if lifetime > REFRESH_MARGIN * 2 { lifetime - REFRESH_MARGIN } else { lifetime / 2 };
+            tracing::debug!(
+                "signed in as {} at {}; token valid {} s, renewed in {} s",
+                self.client_id,
+                self.token_url.path(),
+                lifetime.as_secs(),
+                keep.as_secs()
+            );
             return Ok(CachedToken {
                 token: SecretString::from(answer.access_token),
                 refresh_at: Instant::now() + keep,

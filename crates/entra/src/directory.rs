@@ -1,7 +1,7 @@
 //! Reading the source directory: the app's assignments, users, and the assigned groups with their
 //! members, nested groups included. A read either completes or fails: never a partial Directory.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use futures::{StreamExt, TryStreamExt};
 use reqwest::header::HeaderMap;
@@ -69,6 +69,33 @@ struct EmployeeOrgData {
 struct GraphAssignment {
     principal_id: String,
     principal_type: String,
+    #[serde(default)]
+    app_role_id: Option<String>,
+}
+
+/// The id of the "Default Access" role: an assignment without a role of the app's own.
+pub const DEFAULT_ACCESS_ROLE_ID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// What `SingleAppRoleAssignment` gives for the default access role. It has no entry in the
+/// service principal's `appRoles`; Entra labels it `msiam_access` on gallery SAML apps such as AWS
+/// IAM Identity Center (Microsoft documents no value for it: this is scimsync's choice).
+pub const DEFAULT_ACCESS_ROLE_NAME: &str = "msiam_access";
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphAppRole {
+    id: String,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphServicePrincipalRoles {
+    #[serde(default)]
+    app_roles: Vec<GraphAppRole>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,11 +181,65 @@ fn principal_type(text: &str) -> Option<PrincipalType> {
 
 /// The users and groups assigned to the enterprise application (`appRoleAssignedTo`).
 pub async fn read_assignments(graph: &GraphClient, sp_id: &str) -> Result<Vec<Assignment>, EntraError> {
+    Ok(read_assignments_with_roles(graph, sp_id, false).await?.0)
+}
+
+/// The app's roles by id → the name `SingleAppRoleAssignment` gives: the role's `value`, else its
+/// `displayName` (gallery roles such as `msiam_access` have no value).
+pub async fn read_app_roles(
+    graph: &GraphClient,
+    sp_id: &str,
+) -> Result<BTreeMap<String, String>, EntraError> {
+    let url = graph.url(&format!("/servicePrincipals/{sp_id}"), &[("$select", "id,appRoles")])?;
+    let sp: GraphServicePrincipalRoles = graph.get(url).await?;
+    Ok(sp
+        .app_roles
+        .into_iter()
+        .filter_map(|r| {
+            let name = non_empty(r.value).or_else(|| non_empty(r.display_name))?;
+            Some((r.id.to_lowercase(), name))
+        })
+        .collect())
+}
+
+/// The assignments, and with `roles` the app roles each principal holds by name (see
+/// [`Directory::app_roles`]); reading the roles costs one more Graph call, made only when some
+/// assignment is to a role of the app's own.
+pub async fn read_assignments_with_roles(
+    graph: &GraphClient,
+    sp_id: &str,
+    roles: bool,
+) -> Result<(Vec<Assignment>, BTreeMap<String, Vec<String>>), EntraError> {
     let url = graph.url(
         &format!("/servicePrincipals/{sp_id}/appRoleAssignedTo"),
-        &[("$select", "principalId,principalType"), ("$top", "999")],
+        &[("$select", "principalId,principalType,appRoleId"), ("$top", "999")],
     )?;
     let rows: Vec<GraphAssignment> = graph.get_all(url, &HeaderMap::new()).await?;
+    let mut app_roles: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if roles {
+        let own_roles = rows.iter().any(|r| {
+            r.app_role_id.as_deref().is_some_and(|id| !id.eq_ignore_ascii_case(DEFAULT_ACCESS_ROLE_ID))
+        });
+        let names = if own_roles { read_app_roles(graph, sp_id).await? } else { BTreeMap::new() };
+        for row in &rows {
+            let id = row.app_role_id.as_deref().unwrap_or(DEFAULT_ACCESS_ROLE_ID).to_lowercase();
+            let name = if id == DEFAULT_ACCESS_ROLE_ID {
+                DEFAULT_ACCESS_ROLE_NAME.to_string()
+            } else if let Some(name) = names.get(&id) {
+                name.clone()
+            } else {
+                tracing::warn!(
+                    "app role {id} assigned to {} is not among the app's roles; it is left out",
+                    row.principal_id
+                );
+                continue;
+            };
+            let held = app_roles.entry(row.principal_id.clone()).or_default();
+            if !held.contains(&name) {
+                held.push(name);
+            }
+        }
+    }
     let mut seen = HashSet::new();
     let mut assignments = Vec::new();
     for row in rows {
@@ -173,7 +254,7 @@ pub async fn read_assignments(graph: &GraphClient, sp_id: &str) -> Result<Vec<As
             assignments.push(Assignment { principal_id: row.principal_id, principal_type: kind });
         }
     }
-    Ok(assignments)
+    Ok((assignments, app_roles))
 }
 
 /// Every user in the tenant, with the properties SourceUser needs.
@@ -210,11 +291,14 @@ pub async fn read_group(
 pub struct ReadOptions {
     /// `$top` for users and members, 1–999.
     pub page_size: u16,
+    /// Read the app roles assigned to users and groups ([`Directory::app_roles`]), for a mapping
+    /// that uses `appRoleAssignments` (see `Mapping::reads`).
+    pub app_roles: bool,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { page_size: 999 }
+        ReadOptions { page_size: 999, app_roles: false }
     }
 }
 
@@ -262,10 +346,14 @@ pub async fn read_directory_scoped(
 ) -> Result<Directory, EntraError> {
     let users = read_users(graph, options.page_size).await?;
     let mut assignments = Vec::new();
+    let mut app_roles = BTreeMap::new();
+    if options.app_roles && scope.mode != ScopeMode::Assigned {
+        app_roles = read_assignments_with_roles(graph, sp_id, true).await?.1;
+    }
     let mut filtered_groups = Vec::new();
     let roots: Vec<String> = match scope.mode {
         ScopeMode::Assigned => {
-            assignments = read_assignments(graph, sp_id).await?;
+            (assignments, app_roles) = read_assignments_with_roles(graph, sp_id, options.app_roles).await?;
             assignments
                 .iter()
                 .filter(|a| a.principal_type == PrincipalType::Group)
@@ -313,7 +401,7 @@ pub async fn read_directory_scoped(
             .collect();
         groups.extend(level);
     }
-    Ok(Directory { users, groups, assignments, filtered_groups })
+    Ok(Directory { users, groups, assignments, filtered_groups, app_roles })
 }
 
 /// Decodes `bytes` as a page of Graph users and converts each into a `SourceUser`. For fuzzing: it

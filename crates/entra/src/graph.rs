@@ -271,6 +271,7 @@ impl GraphClient {
             request = request.header(reqwest::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         }
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
@@ -286,6 +287,13 @@ impl GraphClient {
             }
         };
         let status = response.status();
+        // The path only: queries can hold delta and skip tokens.
+        tracing::debug!(
+            "Graph {method} {} → {} in {} ms",
+            url.path(),
+            status.as_u16(),
+            started.elapsed().as_millis()
+        );
         let headers = response.headers().clone();
         let body = match response.bytes().await {
             Ok(b) => b.to_vec(),

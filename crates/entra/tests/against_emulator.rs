@@ -192,7 +192,8 @@ async fn directory_read_follows_nested_groups_and_survives_a_cycle() {
 
     let graph = graph(&emu);
     let sp = app_id(&graph).await;
-    let directory = read_directory(&graph, &sp, &ReadOptions { page_size: 3 }).await.unwrap();
+    let directory =
+        read_directory(&graph, &sp, &ReadOptions { page_size: 3, ..Default::default() }).await.unwrap();
     let names: Vec<&str> = directory.groups.iter().map(|g| g.display_name.as_str()).collect();
     assert_eq!(
         names,
@@ -204,6 +205,40 @@ async fn directory_read_follows_nested_groups_and_survives_a_cycle() {
     assert_eq!(kinds, [&MemberKind::User, &MemberKind::Group, &MemberKind::Other("device".into())]);
     assert_eq!(directory.users.len(), sample.users.len());
     assert_eq!(directory.assignments.iter().filter(|a| a.principal_type == PrincipalType::Group).count(), 3);
+}
+
+#[tokio::test]
+async fn app_roles_are_read_by_name_only_when_asked() {
+    let emu = emulator().await;
+    let sample = DirectoryFile::sample();
+    let group_id = |name: &str| sample.groups.iter().find(|g| g.display_name == name).unwrap().id.clone();
+    let hannah = sample
+        .users
+        .iter()
+        .find(|u| u["userPrincipalName"] == "hannah.kowalski@northwind.example")
+        .and_then(|u| u["id"].as_str())
+        .unwrap()
+        .to_string();
+    let graph = graph(&emu);
+    let sp = app_id(&graph).await;
+
+    let plain = read_directory(&graph, &sp, &ReadOptions::default()).await.unwrap();
+    assert!(plain.app_roles.is_empty());
+
+    let before = graph.calls();
+    let read = ReadOptions { app_roles: true, ..Default::default() };
+    let directory = read_directory(&graph, &sp, &read).await.unwrap();
+    let role = |id: &str| directory.app_roles.get(id).cloned().unwrap_or_default();
+    assert_eq!(role(&group_id("AWS-Admins")), ["Admin"]);
+    assert_eq!(role(&group_id("Auditors")), ["Auditor"]);
+    assert_eq!(role(&group_id("Developers")), ["msiam_access"], "the default access role");
+    assert_eq!(role(&hannah), ["msiam_access"]);
+    assert_eq!(graph.calls() - before, plain_calls(&plain) + 1, "one more call: the app's appRoles");
+}
+
+/// The Graph calls of a plain read of the sample: users, assignments, one per group read (group and members).
+fn plain_calls(directory: &scimsync_core::Directory) -> u64 {
+    2 + 2 * directory.groups.len() as u64
 }
 
 #[tokio::test]
@@ -395,9 +430,11 @@ async fn group_of_12_is_provisioned_on_demand_in_calls_of_5() {
         members: members.clone(),
         properties: Default::default(),
     };
-    directory
-        .app_role_assignments
-        .push(DirAssignment { principal_id: big.id.clone(), principal_type: "Group".into() });
+    directory.app_role_assignments.push(DirAssignment {
+        principal_id: big.id.clone(),
+        principal_type: "Group".into(),
+        app_role_id: None,
+    });
     directory.groups.push(big.clone());
     let emu = emulator_with(directory).await;
     let graph = graph(&emu);
@@ -413,4 +450,33 @@ async fn group_of_12_is_provisioned_on_demand_in_calls_of_5() {
     let aws = emu.aws().snapshot();
     assert_eq!(aws.group_by_name("Everyone-Ops").unwrap().member_ids.len(), 12);
     assert_eq!(emu.entra().job().cycles_completed, 0, "no cycle ran: on demand only");
+}
+
+#[tokio::test]
+async fn graph_client_waits_out_graph_throttling() {
+    use scimsync_emulator::entra::ThrottleLimits;
+    let emu = emulator().await;
+    let graph = graph(&emu);
+    let sp = app_id(&graph).await;
+    let unthrottled = read_directory(&graph, &sp, &ReadOptions::default()).await.unwrap();
+    assert_eq!(graph.retries(), 0, "the default limits leave a sync alone");
+    // 6 resource units per second: a directory read needs several windows.
+    emu.entra().set_throttle_limits(ThrottleLimits {
+        resource_units: Some(6),
+        resource_unit_window_secs: 1,
+        ..ThrottleLimits::default()
+    });
+    let throttled =
+        tokio::time::timeout(Duration::from_secs(60), read_directory(&graph, &sp, &ReadOptions::default()))
+            .await
+            .expect("finishes")
+            .expect("completes despite 429s");
+    assert_eq!(throttled.users.len(), unthrottled.users.len());
+    assert_eq!(throttled.groups.len(), unthrottled.groups.len());
+    assert!(emu.entra().throttled_requests() > 0, "the emulator throttled");
+    assert_eq!(
+        graph.retries(),
+        emu.entra().throttled_requests(),
+        "each 429 was retried once, after Retry-After"
+    );
 }

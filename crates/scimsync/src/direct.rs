@@ -53,7 +53,11 @@ pub async fn prepare(
     let scim = aws.client()?;
     let app = find_app(&graph, &AppSelector::parse(&entra.app)).await.map_err(|e| anyhow!("{e}"))?;
     tracing::info!(app = %app.display_name, id = %app.id, "found the enterprise application");
-    let directory = read_directory_scoped(&graph, &app.id, &ReadOptions::default(), &sync.scope)
+    let read = ReadOptions {
+        app_roles: sync.mapping.reads(scimsync_core::mapping::APP_ROLE_ASSIGNMENTS),
+        ..ReadOptions::default()
+    };
+    let directory = read_directory_scoped(&graph, &app.id, &read, &sync.scope)
         .await
         .map_err(|e| anyhow!("{e}"))
         .context("reading Entra ID failed; nothing was changed in AWS")?;

@@ -221,9 +221,70 @@ pub fn plan(plan: &Plan, guard_held: Option<&scimsync_core::Held>) -> String {
             paint(&format!("Skipped group members that are not users: {}.", kinds.join(", ")), dim)
         );
     }
+    if !plan.unmatched_groups.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(&format!("! [scope] chooses no group with: {}.", plan.unmatched_groups.join(", ")), yellow)
+        );
+    }
+    if plan.filtered_out > 0 {
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(&format!("Left out by the user scoping filters: {} users.", plan.filtered_out), dim)
+        );
+    }
+    let pending = pending_deletions(plan);
+    if !pending.is_empty() {
+        let more = pending.len().saturating_sub(MEMBERS_SHOWN);
+        let listed: Vec<String> =
+            pending.iter().take(MEMBERS_SHOWN).map(|(name, due)| format!("{name} {due}")).collect();
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(
+                &format!(
+                    "Deletions pending (delete_after): {}{}.",
+                    listed.join(", "),
+                    if more > 0 { format!(" … and {more} more") } else { String::new() }
+                ),
+                dim
+            )
+        );
+    }
     out.push_str(&self::held(guard_held));
     let _ = writeln!(out, "{}", summary_line(plan, guard_held.is_some()));
     out
+}
+
+/// Objects out of scope whose deletion is due later (`removal = "delete"` with `delete_after`), the
+/// soonest first: their name and `on YYYY-MM-DD HH:MM UTC`.
+fn pending_deletions(plan: &Plan) -> Vec<(String, String)> {
+    let deleted_now: std::collections::HashSet<&str> = plan
+        .user_removals
+        .iter()
+        .filter(|r| r.mode == RemovalMode::Delete)
+        .map(|r| r.id.as_str())
+        .chain(plan.group_removals.iter().map(|r| r.id.as_str()))
+        .collect();
+    let mut pending: Vec<(u64, &str)> = plan
+        .scope_exits
+        .iter()
+        .filter(|e| !deleted_now.contains(e.id.as_str()))
+        .filter_map(|e| Some((e.delete_due?, e.name.as_str())))
+        .collect();
+    pending.sort_unstable();
+    pending
+        .into_iter()
+        .map(|(due, name)| {
+            let when = i64::try_from(due)
+                .ok()
+                .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+                .map_or_else(|| format!("at {due}"), |t| t.format("on %Y-%m-%d %H:%M UTC").to_string());
+            (name.to_string(), when)
+        })
+        .collect()
 }
 
 fn short_type(odata: &str) -> &str {
@@ -308,5 +369,50 @@ fn phase(action: scimsync_sync::Action) -> u8 {
         Action::DisableUser => 6,
         Action::DeleteUser => 7,
         Action::DeleteGroup => 8,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use scimsync_core::plan::{ScopeExit, UserRemoval};
+
+    use super::*;
+
+    #[test]
+    fn the_plan_shows_unmatched_group_choices_filtered_users_and_pending_deletions() {
+        let exit = |id: &str, name: &str, due: Option<u64>| ScopeExit {
+            kind: ObjectKind::User,
+            id: id.into(),
+            name: name.into(),
+            since: Some(0),
+            delete_due: due,
+        };
+        let plan = Plan {
+            unmatched_groups: vec!["Nobody-*".into(), "5c0b0000-0000-4000-8000-0000000000a2".into()],
+            filtered_out: 3,
+            scope_exits: vec![
+                exit("a1", "later@x", Some(1_767_225_600)),
+                exit("a2", "now@x", Some(0)),
+                exit("a3", "kept@x", None),
+            ],
+            user_removals: vec![UserRemoval {
+                id: "a2".into(),
+                user_name: "now@x".into(),
+                mode: RemovalMode::Delete,
+            }],
+            ..Plan::default()
+        };
+        let text = self::plan(&plan, None);
+        for want in [
+            "[scope] chooses no group with: Nobody-*, 5c0b0000-0000-4000-8000-0000000000a2.",
+            "Left out by the user scoping filters: 3 users.",
+            "Deletions pending (delete_after): later@x on 2026-01-01 00:00 UTC.",
+        ] {
+            assert!(text.contains(want), "{want:?} not in:\n{text}");
+        }
+        assert!(!text.contains("now@x on"), "{text}");
+        assert!(!text.contains("kept@x"), "{text}");
+        let quiet = self::plan(&Plan::default(), None);
+        assert!(!quiet.contains("scope") && !quiet.contains("pending"), "{quiet}");
     }
 }

@@ -14,7 +14,7 @@ use scimsync_core::{
     Current, GuardOptions, Held, Mapping, Plan, PlanOptions, ScopeOptions, hold_mass_removals,
 };
 use scimsync_entra::delta::{DeltaError, DeltaResource, DeltaRound, read_delta};
-use scimsync_entra::directory::read_assignments;
+use scimsync_entra::directory::read_assignments_with_roles;
 use scimsync_entra::{AppSelector, EntraError, GraphClient, find_app};
 use scimsync_scim::{ScimClient, ScimError};
 use serde::Serialize;
@@ -177,7 +177,8 @@ impl Engine {
 
         let incremental = !full && self.has_source_state()?;
         let sp_id = self.app_id(full).await?;
-        let assignments = read_assignments(&self.graph, &sp_id).await?;
+        let roles = self.options.mapping.reads(scimsync_core::mapping::APP_ROLE_ASSIGNMENTS);
+        let (assignments, app_roles) = read_assignments_with_roles(&self.graph, &sp_id, roles).await?;
 
         // ---- the source ----
         let mut fallback = None;
@@ -222,7 +223,8 @@ impl Engine {
             }
         }
         let filtered = self.filtered_groups().await?;
-        let directory = snapshot.directory(assignments, filtered)?;
+        let mut directory = snapshot.directory(assignments, filtered)?;
+        directory.app_roles = app_roles;
         let desired = scimsync_core::desired_with(&directory, &self.options.scope, &self.options.mapping);
 
         // ---- AWS ----

@@ -63,8 +63,16 @@ fn directory() -> DirectoryFile {
         })
         .collect();
     file.app_role_assignments = (1..=3)
-        .map(|g| DirAssignment { principal_id: group_id(g), principal_type: "Group".into() })
-        .chain([DirAssignment { principal_id: user_id(24), principal_type: "User".into() }])
+        .map(|g| DirAssignment {
+            principal_id: group_id(g),
+            principal_type: "Group".into(),
+            app_role_id: None,
+        })
+        .chain([DirAssignment {
+            principal_id: user_id(24),
+            principal_type: "User".into(),
+            app_role_id: None,
+        }])
         .collect();
     file.job.state = InitialJobState::Paused;
     file.aws = Some(DirAws {

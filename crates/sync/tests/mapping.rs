@@ -42,8 +42,11 @@ fn directory() -> DirectoryFile {
         dir.users.push(map);
     }
     for id in [BOSS, EMPLOYEE, GUEST, ONE_NAME] {
-        dir.app_role_assignments
-            .push(DirAssignment { principal_id: id.into(), principal_type: "User".into() });
+        dir.app_role_assignments.push(DirAssignment {
+            principal_id: id.into(),
+            principal_type: "User".into(),
+            app_role_id: None,
+        });
     }
     dir
 }

@@ -69,7 +69,11 @@ fn directory() -> DirectoryFile {
     ];
     dir.app_role_assignments = [ADMINS, DEV]
         .iter()
-        .map(|id| DirAssignment { principal_id: id.to_string(), principal_type: "Group".into() })
+        .map(|id| DirAssignment {
+            principal_id: id.to_string(),
+            principal_type: "Group".into(),
+            app_role_id: None,
+        })
         .collect();
     dir
 }

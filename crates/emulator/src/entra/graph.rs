@@ -71,6 +71,8 @@ pub(crate) struct GraphRequest {
     pub base: String,
     /// The path as called, for nextLink.
     pub path: String,
+    /// `ConsistencyLevel: eventual` was sent (advanced queries).
+    pub eventual: bool,
 }
 
 impl GraphRequest {
@@ -163,9 +165,18 @@ pub(super) async fn handle(
         body,
         base: base_url(&headers),
         path,
+        eventual: headers
+            .get("consistencylevel")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual")),
     };
     let segs: Vec<&str> = request.segments.iter().map(String::as_str).collect();
-    match segs.as_slice() {
+    // Graph's throttling: resource units and writes per app (see `throttle.rs`).
+    let meter = match super::throttle::gate(&emulator, &caller, &request, &segs) {
+        Ok(meter) => meter,
+        Err(throttled) => return *throttled,
+    };
+    let mut response = match segs.as_slice() {
         ["servicePrincipals", sp, "synchronization", rest @ ..] => {
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
             sync::handle(&emulator, &caller, &request, sp, &rest).await
@@ -189,7 +200,11 @@ pub(super) async fn handle(
             }
             response
         }
+    };
+    if let Some(meter) = meter {
+        meter.stamp(&mut response);
     }
+    response
 }
 
 fn directory_route(state: &mut EntraState, caller: &Caller, r: &GraphRequest, segs: &[&str]) -> Response {
@@ -443,13 +458,34 @@ fn directory_route(state: &mut EntraState, caller: &Caller, r: &GraphRequest, se
                         }
                         None => return not_found(&principal_id),
                     };
-                    if state.assignments.iter().any(|a| a.principal_id == principal_id) {
+                    let app_role_id = r
+                        .body
+                        .get("appRoleId")
+                        .and_then(Value::as_str)
+                        .unwrap_or(crate::directory::DEFAULT_ACCESS_ROLE_ID)
+                        .to_lowercase();
+                    let known = app_role_id == crate::directory::DEFAULT_ACCESS_ROLE_ID
+                        || sp.app_roles.iter().any(|role| {
+                            role.get("id")
+                                .and_then(Value::as_str)
+                                .is_some_and(|id| id.eq_ignore_ascii_case(&app_role_id))
+                        });
+                    if !known {
+                        return bad_request(&format!(
+                            "Permission {app_role_id} doesn't exist on the application {}.",
+                            sp.app_id
+                        ));
+                    }
+                    if state.assignments.iter().any(|a| {
+                        a.principal_id == principal_id && a.app_role_id.eq_ignore_ascii_case(&app_role_id)
+                    }) {
                         return bad_request("Permission being assigned already exists on the object");
                     }
                     let row = AssignmentRow {
                         id: new_id(),
                         principal_id,
                         principal_type: principal_type.into(),
+                        app_role_id,
                         created: now_text(),
                     };
                     let body = assignment_json(state, &row);
@@ -494,6 +530,7 @@ fn sp_json(sp: &super::ServicePrincipalRow) -> Map<String, Value> {
         "accountEnabled": true,
         "servicePrincipalType": "Application",
         "appRoleAssignmentRequired": true,
+        "appRoles": sp.app_roles,
         "tags": ["WindowsAzureActiveDirectoryIntegratedApp"],
     });
     value.as_object().cloned().unwrap_or_default()
@@ -505,7 +542,7 @@ fn assignment_json(state: &EntraState, a: &AssignmentRow) -> Map<String, Value> 
     let app = state.app();
     let value = json!({
         "id": a.id,
-        "appRoleId": "00000000-0000-0000-0000-000000000000",
+        "appRoleId": a.app_role_id,
         "createdDateTime": a.created,
         "deletedDateTime": null,
         "principalDisplayName": name,
@@ -635,35 +672,88 @@ pub(crate) fn project(
     out
 }
 
-/// Simple `$filter`s: `prop eq 'value'` joined by `and`, and `startswith(prop,'value')`.
-fn filter_matches(filter: &str, object: &Map<String, Value>) -> Result<bool, String> {
+/// Why a `$filter` was refused: the error code and message Graph answers with.
+#[derive(Debug)]
+pub(crate) struct FilterError {
+    code: &'static str,
+    message: String,
+}
+
+fn unsupported(message: String) -> FilterError {
+    FilterError { code: "Request_UnsupportedQuery", message }
+}
+
+/// `$filter`s as Graph takes them on directory objects: `prop eq 'value'` (or `true`/`false`) and
+/// `startswith(prop,'value')`, joined by `and`; with `advanced` (`ConsistencyLevel: eventual` and
+/// `$count=true`) also `ne`, `endswith(prop,'value')` and `not(…)`.
+fn filter_matches(filter: &str, object: &Map<String, Value>, advanced: bool) -> Result<bool, FilterError> {
     for clause in split_and(filter) {
-        let clause = clause.trim();
-        let ok = if let Some(inner) = clause.strip_prefix("startswith(").and_then(|c| c.strip_suffix(')')) {
-            let (prop, value) =
-                inner.split_once(',').ok_or_else(|| format!("Invalid filter clause: {clause}"))?;
-            let value = unquote(value.trim())?;
-            text_of(object, prop.trim()).is_some_and(|v| v.to_lowercase().starts_with(&value.to_lowercase()))
-        } else if let Some((prop, value)) = clause.split_once(" eq ") {
-            let prop = prop.trim();
-            let value = value.trim();
-            match value {
-                "true" | "false" => object.get(prop) == Some(&Value::Bool(value == "true")),
-                _ => {
-                    let value = unquote(value)?;
-                    text_of(object, prop).is_some_and(|v| v.eq_ignore_ascii_case(&value))
-                }
-            }
-        } else {
-            return Err(format!(
-                "Unsupported or invalid query filter clause specified for property of resource: {clause}"
-            ));
-        };
-        if !ok {
+        if !clause_matches(clause.trim(), object, advanced)? {
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+fn advanced_only(operator: &str) -> FilterError {
+    unsupported(format!(
+        "Operator '{operator}' is not supported because the required parameters might be missing. Try adding \
+         $count=true query parameter and ConsistencyLevel:eventual header. Refer to \
+         https://aka.ms/graph-docs/advanced-queries for more information"
+    ))
+}
+
+fn clause_matches(clause: &str, object: &Map<String, Value>, advanced: bool) -> Result<bool, FilterError> {
+    let function = |name: &str| {
+        let lower = clause.to_ascii_lowercase();
+        lower
+            .starts_with(&format!("{name}("))
+            .then(|| &clause[name.len() + 1..])
+            .and_then(|c| c.strip_suffix(')'))
+    };
+    let bad = || unsupported(format!("Invalid filter clause: {clause}"));
+    if let Some(inner) = function("not") {
+        if !advanced {
+            return Err(advanced_only("not"));
+        }
+        return Ok(!clause_matches(inner.trim(), object, advanced)?);
+    }
+    for (name, ends) in [("startswith", false), ("endswith", true)] {
+        if let Some(inner) = function(name) {
+            if ends && !advanced {
+                return Err(advanced_only("endsWith"));
+            }
+            let (prop, value) = inner.split_once(',').ok_or_else(bad)?;
+            let value = unquote(value.trim()).map_err(unsupported)?.to_lowercase();
+            return Ok(text_of(object, prop.trim()).is_some_and(|v| {
+                let v = v.to_lowercase();
+                if ends { v.ends_with(&value) } else { v.starts_with(&value) }
+            }));
+        }
+    }
+    let (negate, (prop, value)) = match (clause.split_once(" eq "), clause.split_once(" ne ")) {
+        (Some(parts), _) => (false, parts),
+        (None, Some(parts)) => {
+            if !advanced {
+                return Err(advanced_only("ne"));
+            }
+            (true, parts)
+        }
+        (None, None) => {
+            return Err(unsupported(format!(
+                "Unsupported or invalid query filter clause specified for property of resource: {clause}"
+            )));
+        }
+    };
+    let (prop, value) = (prop.trim(), value.trim());
+    let equal = match value {
+        "true" | "false" => object.get(prop) == Some(&Value::Bool(value == "true")),
+        _ => {
+            let value = unquote(value).map_err(unsupported)?;
+            text_of(object, prop).is_some_and(|v| v.eq_ignore_ascii_case(&value))
+        }
+    };
+    Ok(equal != negate)
 }
 
 pub(crate) fn split_and(filter: &str) -> Vec<String> {
@@ -724,16 +814,25 @@ pub(crate) fn list_filtered(
     filtered: bool,
 ) -> Response {
     let filter = if filtered { None } else { r.q("$filter") };
+    // `$count=true` needs `ConsistencyLevel: eventual` on directory objects, and both make a
+    // query "advanced" (ne, endsWith, not).
+    let count = !filtered && r.q("$count").is_some_and(|c| c.eq_ignore_ascii_case("true"));
+    if count && !r.eventual {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "$count is not currently supported.",
+        );
+    }
+    let advanced = count && r.eventual;
     let items = match filter {
         Some(filter) => {
             let mut kept = Vec::new();
             for item in items {
-                match filter_matches(filter, &item) {
+                match filter_matches(filter, &item, advanced) {
                     Ok(true) => kept.push(item),
                     Ok(false) => {}
-                    Err(message) => {
-                        return graph_error(StatusCode::BAD_REQUEST, "Request_UnsupportedQuery", &message);
-                    }
+                    Err(e) => return graph_error(StatusCode::BAD_REQUEST, e.code, &e.message),
                 }
             }
             kept
@@ -781,6 +880,9 @@ pub(crate) fn list_filtered(
         "@odata.context".into(),
         Value::String(format!("{}/{}/$metadata#{context}", r.base, r.version)),
     );
+    if count {
+        body.insert("@odata.count".into(), Value::from(items.len()));
+    }
     if skip + top < items.len() {
         // Keep every other query option; Graph's nextLink carries them (headers it does not).
         let mut pairs = url::form_urlencoded::Serializer::new(String::new());
@@ -817,9 +919,21 @@ mod tests {
             ("appId eq 'A1' and accountEnabled eq true", Ok(true)),
             ("startswith(displayName,'O''B')", Ok(true)),
             ("displayName ne 'x'", Err(())),
+            ("endswith(displayName,'app')", Err(())),
+            ("not(startswith(displayName,'O'))", Err(())),
         ];
         for (filter, expected) in cases {
-            assert_eq!(filter_matches(filter, &object).map_err(drop), expected, "{filter}");
+            assert_eq!(filter_matches(filter, &object, false).map_err(drop), expected, "{filter}");
+        }
+        let advanced = [
+            ("displayName ne 'x'", true),
+            ("displayName ne 'o''brien''s app'", false),
+            ("endswith(displayName,'APP')", true),
+            ("not(startswith(displayName,'O'))", false),
+            ("not(displayName eq 'x') and accountEnabled ne false", true),
+        ];
+        for (filter, expected) in advanced {
+            assert_eq!(filter_matches(filter, &object, true).unwrap(), expected, "{filter}");
         }
     }
 

@@ -10,6 +10,7 @@ mod delta;
 mod graph;
 mod signin;
 mod sync;
+mod throttle;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,6 +29,7 @@ use serde_json::{Map, Value, json};
 use crate::directory::{DirClient, DirectoryFile, InitialJobState, str_field};
 
 pub use sync::JobSnapshot;
+pub use throttle::ThrottleLimits;
 
 /// Parse the ISO 8601 durations Entra uses for schedules (`PT40M`, `PT1H30M`, `PT20S`, `P1D`).
 pub fn parse_iso_duration(text: &str) -> Option<Duration> {
@@ -104,6 +106,8 @@ pub(crate) struct AssignmentRow {
     pub id: String,
     pub principal_id: String,
     pub principal_type: String,
+    /// The app role (the default access role's zero GUID when none of the app's own).
+    pub app_role_id: String,
     pub created: String,
 }
 
@@ -112,6 +116,8 @@ pub(crate) struct ServicePrincipalRow {
     pub id: String,
     pub app_id: String,
     pub display_name: String,
+    /// Graph `appRoles`.
+    pub app_roles: Vec<Value>,
 }
 
 pub(crate) struct EntraState {
@@ -135,6 +141,8 @@ pub(crate) struct EntraState {
     pub signing_key: [u8; 32],
     pub scim_target: Option<ScimTarget>,
     pub timing: JobTiming,
+    /// Graph's resource-unit and write throttling.
+    pub throttle: throttle::Throttle,
 }
 
 impl EntraState {
@@ -211,15 +219,33 @@ impl EntraEmulator {
             .iter()
             .filter_map(|o| Some((str_field(o, "id")?.to_owned(), o.clone())))
             .collect();
+        let app_roles = directory
+            .app
+            .app_roles
+            .iter()
+            .map(|r| {
+                json!({
+                    "allowedMemberTypes": ["User"],
+                    "description": r.description.clone().unwrap_or_else(|| r.display_name.clone()),
+                    "displayName": r.display_name,
+                    "id": r.id,
+                    "isEnabled": true,
+                    "origin": "Application",
+                    "value": r.value,
+                })
+            })
+            .collect();
         let mut service_principals = vec![ServicePrincipalRow {
             id: directory.app.id.clone(),
             app_id: directory.app.app_id.clone(),
             display_name: directory.app.display_name.clone(),
+            app_roles,
         }];
         service_principals.extend(directory.other_service_principals.iter().map(|s| ServicePrincipalRow {
             id: s.id.clone(),
             app_id: s.app_id.clone(),
             display_name: s.display_name.clone(),
+            app_roles: Vec::new(),
         }));
         let now = now_text();
         let assignments = directory
@@ -229,6 +255,7 @@ impl EntraEmulator {
                 id: new_id(),
                 principal_id: a.principal_id.clone(),
                 principal_type: a.principal_type.clone(),
+                app_role_id: a.role_id().to_owned(),
                 created: now.clone(),
             })
             .collect();
@@ -257,6 +284,7 @@ impl EntraEmulator {
                 signing_key: rand::random(),
                 scim_target: None,
                 timing,
+                throttle: throttle::Throttle::new(directory.throttling.clone().unwrap_or_default()),
             })),
         }
     }
@@ -291,6 +319,21 @@ impl EntraEmulator {
             status,
             retry_after_secs,
         });
+    }
+
+    /// Replace Graph's throttling limits (resource units, writes, windows); the usage so far stays.
+    pub fn set_throttle_limits(&self, limits: ThrottleLimits) {
+        self.lock().throttle.limits = limits;
+    }
+
+    /// The throttling limits in force.
+    pub fn throttle_limits(&self) -> ThrottleLimits {
+        self.lock().throttle.limits.clone()
+    }
+
+    /// How many Graph requests were answered 429 by the emulated throttling (not by faults).
+    pub fn throttled_requests(&self) -> u64 {
+        self.lock().throttle.throttled
     }
 
     /// Graph requests served (faults included), for request-count checks.
@@ -343,6 +386,7 @@ impl EntraEmulator {
             id: id.clone(),
             app_id: new_id(),
             display_name: display_name.into(),
+            app_roles: Vec::new(),
         });
         id
     }

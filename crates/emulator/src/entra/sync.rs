@@ -298,6 +298,11 @@ pub(super) async fn handle(
     {
         return provision_on_demand(emulator, r, job_id).await;
     }
+    if let ["jobs", job_id, "validateCredentials"] = rest.as_slice()
+        && r.method == Method::POST
+    {
+        return validate_credentials(emulator, r, job_id).await;
+    }
     let mut state = emulator.lock();
     let context =
         format!("{}/{}/$metadata#servicePrincipals('{sp}')/synchronization/jobs", r.base, r.version);
@@ -367,6 +372,66 @@ pub(super) async fn handle(
             "BadRequest",
             "Resource not found for the segment 'synchronization'.",
         ),
+    }
+}
+
+/// `POST jobs/{id}/validateCredentials`: try the saved target (`useSavedCredentials`, or no
+/// `credentials`) or the given `BaseAddress` and `SecretToken` with one SCIM read; 204 when it
+/// works, else 400 with the reason, as the portal's "Test Connection" shows it.
+async fn validate_credentials(emulator: &EntraEmulator, r: &GraphRequest, job_id: &str) -> Response {
+    let target = {
+        let state = emulator.lock();
+        if !job_id.eq_ignore_ascii_case(&state.job.id) {
+            return graph_error(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFound",
+                &format!("Job '{job_id}' does not exist."),
+            );
+        }
+        let given = r.body.get("credentials").and_then(Value::as_array).cloned().unwrap_or_default();
+        let use_saved =
+            r.body.get("useSavedCredentials").and_then(Value::as_bool).unwrap_or(given.is_empty());
+        let find = |key: &str| {
+            given
+                .iter()
+                .find(|e| e.get("key").and_then(Value::as_str) == Some(key))
+                .and_then(|e| e.get("value").and_then(Value::as_str))
+                .map(str::to_owned)
+        };
+        if use_saved {
+            state.scim_target.clone()
+        } else {
+            match (find("BaseAddress"), find("SecretToken")) {
+                (Some(base_url), Some(token)) => {
+                    Some(ScimTarget { base_url, token: SecretString::from(token) })
+                }
+                _ => return bad_request("Both BaseAddress and SecretToken are required."),
+            }
+        }
+    };
+    let Some(target) = target else {
+        return bad_request(
+            "No credentials are saved for this job: save the Tenant URL and Secret Token first.",
+        );
+    };
+    let outcome = match scim_client(&target) {
+        Ok(client) => client.find_user_by_user_name("validate-credentials@scimsync.invalid").await.map(drop),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(()) => no_content(),
+        Err(e) => {
+            let code = match e {
+                ScimError::Unauthorized(_) | ScimError::Forbidden(_) => {
+                    "SystemForCrossDomainIdentityManagementCredentialValidationUnauthorized"
+                }
+                _ => "SystemForCrossDomainIdentityManagementCredentialValidationUnavailable",
+            };
+            bad_request(&format!(
+                "You appear to have entered invalid credentials. Please confirm you are using the correct \
+                 information for an administrative account. Error code: {code}. Details: {e}"
+            ))
+        }
     }
 }
 

@@ -354,16 +354,20 @@ impl Company {
     }
 
     pub fn assign_group(mut self, n: u32) -> Company {
-        self.file
-            .app_role_assignments
-            .push(DirAssignment { principal_id: group_id(n), principal_type: "Group".into() });
+        self.file.app_role_assignments.push(DirAssignment {
+            principal_id: group_id(n),
+            principal_type: "Group".into(),
+            app_role_id: None,
+        });
         self
     }
 
     pub fn assign_user(mut self, n: u32) -> Company {
-        self.file
-            .app_role_assignments
-            .push(DirAssignment { principal_id: user_id(n), principal_type: "User".into() });
+        self.file.app_role_assignments.push(DirAssignment {
+            principal_id: user_id(n),
+            principal_type: "User".into(),
+            app_role_id: None,
+        });
         self
     }
 

@@ -216,3 +216,34 @@ fn a_user_aws_would_refuse_is_reported_with_the_reason_and_the_others_sync_with_
     h.sync(&[]).code(3).stdout_has("! rejected teo@northwind.example");
     assert_eq!(h.aws().request_count().writes(), 0);
 }
+
+#[test]
+fn single_app_role_assignment_maps_each_users_role_of_the_app_into_aws() {
+    // The sample app has the roles Admin and Auditor: AWS-Admins (⊃ Platform-Team) holds Admin,
+    // Auditors holds Auditor, Developers and Hannah hold the default access role.
+    let h = Harness::start(DirectoryFile::sample());
+    let config = h.state_path().with_file_name("roles.toml");
+    std::fs::write(&config, "[mapping]\ntitle = \"SingleAppRoleAssignment([appRoleAssignments])\"\n")
+        .expect("write the config file");
+    let config = config.to_str().expect("UTF-8 path");
+    // Exit 3: Teo has no surname, as in every run on the sample.
+    h.with_state("sync", &["--config", config]).run().code(3);
+
+    let aws = h.snapshot();
+    let title =
+        |name: &str| aws.user_by_name(name).unwrap_or_else(|| panic!("{name} in AWS"))["title"].clone();
+    for (name, role) in [
+        ("omar.haddad@northwind.example", "Admin"),
+        ("maya.patel@northwind.example", "Admin"),
+        ("chris@partner.example", "Auditor"),
+        ("sofia.rossi@northwind.example", "msiam_access"),
+        ("hannah.kowalski@northwind.example", "msiam_access"),
+    ] {
+        assert_eq!(title(name), json!(role), "{name}");
+    }
+
+    // The next (incremental) run reads the roles too: nothing to change.
+    h.aws().reset_request_count();
+    h.with_state("sync", &["--config", config]).run().code(3).stdout_has("No changes");
+    assert_eq!(h.aws().request_count().writes(), 0);
+}
