@@ -439,7 +439,16 @@ impl ScimClient {
             })
             .notify(|err, delay| {
                 Counters::bump(&counters.retried);
-                tracing::warn!(call = %call, delay_ms = delay.as_millis() as u64, "retrying: {err}");
+                // The error's own words speak of "all retries" (they are also the final error):
+                // here only the answer, and the wait before the next attempt.
+                let answer = match err.failure() {
+                    Some(f) => format!("{} {}", f.status, f.detail),
+                    None => match err {
+                        ScimError::Transport { reason, .. } => format!("nothing ({reason})"),
+                        other => other.to_string(),
+                    },
+                };
+                tracing::warn!("{call} answered {answer}; retrying in {} ms", delay.as_millis());
             })
             .await;
         match result {

@@ -125,7 +125,7 @@ async fn story(emulator: &RunningEmulator) -> Result<Exit> {
     heading("2. The direct way: `scimsync plan` shows what a sync would change");
     let prepared =
         crate::direct::prepare(&entra, &aws, &sync, open_state(&state_path, &entra, &aws)?).await?;
-    print!("{}", render::plan(&prepared.plan, prepared.held.as_ref()));
+    print!("{}", render::plan(&prepared.plan, prepared.held.as_ref(), true));
     drop(prepared);
 
     heading("3. `scimsync sync` applies it");

@@ -42,6 +42,15 @@ pub fn open_state(path: &std::path::Path, entra: &EntraSettings, aws: &AwsSettin
     StateStore::open(path, &identity).map_err(|e| anyhow!("{e}"))
 }
 
+/// The state for reading only (`plan`): no writer lock, nothing created.
+pub fn read_state(path: &std::path::Path, entra: &EntraSettings, aws: &AwsSettings) -> Result<StateStore> {
+    let identity = StateIdentity {
+        tenant_id: entra.tenant_id.clone(),
+        scim_url: aws.scim_url.trim_end_matches('/').to_string(),
+    };
+    StateStore::open_read_only(path, &identity).map_err(|e| anyhow!("{e}"))
+}
+
 /// Reads both sides and plans. Nothing is written to AWS.
 pub async fn prepare(
     entra: &EntraSettings,
@@ -84,10 +93,10 @@ pub async fn plan(
     output: Output,
     detailed_exitcode: bool,
 ) -> Result<Exit> {
-    let state = open_state(&state_path(sync, aws)?, entra, aws)?;
+    let state = read_state(&state_path(sync, aws)?, entra, aws)?;
     let prepared = prepare(entra, aws, sync, state).await?;
     match output {
-        Output::Human => print!("{}", render::plan(&prepared.plan, prepared.held.as_ref())),
+        Output::Human => print!("{}", render::plan(&prepared.plan, prepared.held.as_ref(), true)),
         Output::Json => {
             let body =
                 json!({ "summary": prepared.plan.summary(), "plan": prepared.plan, "held": prepared.held });
@@ -217,7 +226,7 @@ pub async fn sync(
 }
 
 pub fn print_sync(result: &SyncResult) {
-    print!("{}", render::plan(&result.plan, result.held.as_ref()));
+    print!("{}", render::plan(&result.plan, result.held.as_ref(), result.aws_read));
     if !result.aws_read {
         println!(
             "(Incremental: the changes Entra ID reported since the last run, against the state's view of \

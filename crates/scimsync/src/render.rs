@@ -44,7 +44,8 @@ fn names(members: &[scimsync_core::plan::MemberName]) -> String {
 }
 
 /// The plan for a person: grouped by kind of object, a summary line last.
-pub fn plan(plan: &Plan, guard_held: Option<&scimsync_core::Held>) -> String {
+/// `aws_read` is false for an incremental run, which compared with the state's view of AWS.
+pub fn plan(plan: &Plan, guard_held: Option<&scimsync_core::Held>, aws_read: bool) -> String {
     let mut out = String::new();
     let mut section = |title: &str, lines: Vec<String>| {
         if !lines.is_empty() {
@@ -254,7 +255,7 @@ pub fn plan(plan: &Plan, guard_held: Option<&scimsync_core::Held>) -> String {
         );
     }
     out.push_str(&self::held(guard_held));
-    let _ = writeln!(out, "{}", summary_line(plan, guard_held.is_some()));
+    let _ = writeln!(out, "{}", summary_line(plan, guard_held.is_some(), aws_read));
     out
 }
 
@@ -292,10 +293,13 @@ fn short_type(odata: &str) -> &str {
 }
 
 /// `Plan: 3 to create, 1 to update, …` or the no-change line.
-pub fn summary_line(plan: &Plan, held: bool) -> String {
+pub fn summary_line(plan: &Plan, held: bool, aws_read: bool) -> String {
     let s = plan.summary();
     if s.total() == 0 && held {
         return paint("No other changes; the removals above are held.", bold);
+    }
+    if s.total() == 0 && !aws_read {
+        return paint("No changes from Entra ID since the last run (AWS itself was not read).", green);
     }
     if s.total() == 0 {
         return paint("No changes. AWS is in step with Entra ID.", green);
@@ -402,7 +406,7 @@ mod tests {
             }],
             ..Plan::default()
         };
-        let text = self::plan(&plan, None);
+        let text = self::plan(&plan, None, true);
         for want in [
             "[scope] chooses no group with: Nobody-*, 5c0b0000-0000-4000-8000-0000000000a2.",
             "Left out by the user scoping filters: 3 users.",
@@ -412,7 +416,7 @@ mod tests {
         }
         assert!(!text.contains("now@x on"), "{text}");
         assert!(!text.contains("kept@x"), "{text}");
-        let quiet = self::plan(&Plan::default(), None);
+        let quiet = self::plan(&Plan::default(), None, true);
         assert!(!quiet.contains("scope") && !quiet.contains("pending"), "{quiet}");
     }
 }

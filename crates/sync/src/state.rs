@@ -64,6 +64,11 @@ pub enum StateError {
         "state {path} was written by a newer scimsync (schema {found}, this build knows {known}); upgrade scimsync"
     )]
     TooNew { path: String, found: i64, known: i64 },
+    #[error(
+        "state {path} has schema {found} and this build reads schema {known}: run `scimsync sync` once to \
+         bring it up to date (or upgrade scimsync if the state is newer)"
+    )]
+    OtherSchema { path: String, found: i64, known: i64 },
 }
 
 /// What a state belongs to: one Entra tenant and one SCIM endpoint.
@@ -114,9 +119,16 @@ impl StateStore {
     /// checks that the state belongs to `identity`.
     pub fn open(path: &Path, identity: &StateIdentity) -> Result<Self, StateError> {
         let shown = path.display().to_string();
+        if path.is_dir() {
+            return Err(StateError::Lock {
+                path: shown,
+                source: std::io::Error::other(
+                    "this is a directory; give the path of a file in it, e.g. state.db",
+                ),
+            });
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| StateError::Lock { path: shown.clone(), source })?;
+            private_dir(dir).map_err(|source| StateError::Lock { path: shown.clone(), source })?;
         }
         let lock_path = PathBuf::from(format!("{}.lock", path.display()));
         let lock = OpenOptions::new()
@@ -134,9 +146,44 @@ impl StateStore {
         }
         let conn =
             Connection::open(path).map_err(|source| StateError::Database { path: shown.clone(), source })?;
+        // The state holds delta links, which are secrets: readable by its owner only. SQLite gives its
+        // -wal and -shm files the database file's mode.
+        private_file(path).map_err(|source| StateError::Lock { path: shown.clone(), source })?;
         let mut store = StateStore { conn, path: shown, _lock: Some(lock) };
         store.prepare(identity)?;
         Ok(store)
+    }
+
+    /// Opens the state to read it only, without the writer lock, so that `plan` works while `sync` or
+    /// `watch` runs. A state that does not exist yet reads as empty; nothing is created.
+    pub fn open_read_only(path: &Path, identity: &StateIdentity) -> Result<Self, StateError> {
+        if !path.exists() {
+            return StateStore::in_memory(identity);
+        }
+        let shown = path.display().to_string();
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|source| StateError::Database { path: shown.clone(), source })?;
+        let store = StateStore { conn, path: shown, _lock: None };
+        let version: i64 = store.db(store.conn.query_row("PRAGMA user_version", [], |r| r.get(0)))?;
+        if version != SCHEMA_VERSION {
+            return Err(StateError::OtherSchema {
+                path: store.path.clone(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        let expected = identity.describe();
+        let found: Option<String> = store.db(store
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'identity'", [], |r| r.get(0))
+            .optional())?;
+        match found {
+            Some(found) if found != expected => {
+                Err(StateError::OtherTarget { path: store.path.clone(), found, expected })
+            }
+            _ => Ok(store),
+        }
     }
 
     /// A state that lives in memory only (tests, `demo`, `plan` without a state file).
@@ -324,6 +371,30 @@ impl StateStore {
     }
 }
 
+/// Creates `dir` (and its parents) if needed; a directory created here is private (0700 on Unix).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Makes `file` readable and writable by its owner only (Unix).
+fn private_file(file: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}
+
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -392,6 +463,35 @@ mod tests {
         let store = StateStore::open(&path, &identity()).expect("migrates");
         store.record_scope(&[(ObjectKind::User, "a".to_string())], 42).expect("scope");
         assert_eq!(store.managed().expect("read").user_out_of_scope_since.get("a"), Some(&42));
+    }
+
+    #[test]
+    fn a_reader_needs_no_lock_and_creates_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.db");
+        let empty = StateStore::open_read_only(&path, &identity()).expect("absent state reads as empty");
+        assert!(empty.managed().expect("read").users.is_empty());
+        assert!(!path.exists(), "a reader must not create the state");
+        let writer = StateStore::open(&path, &identity()).expect("open");
+        writer.record(ObjectKind::User, "aws-1", "entra-1", "ada").expect("record");
+        let reader = StateStore::open_read_only(&path, &identity()).expect("a reader beside the writer");
+        assert_eq!(reader.managed().expect("read").users["aws-1"], "entra-1");
+        let other = StateIdentity { tenant_id: "t2".into(), ..identity() };
+        assert!(matches!(StateStore::open_read_only(&path, &other), Err(StateError::OtherTarget { .. })));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_state_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("new").join("state.db");
+        drop(StateStore::open(&path, &identity()).expect("open"));
+        let mode = |p: &Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().expect("dir")), 0o700);
+        let err = StateStore::open(dir.path(), &identity()).expect_err("a directory");
+        assert!(err.to_string().contains("directory"), "{err}");
     }
 
     #[test]
