@@ -240,6 +240,14 @@ pub struct DirJob {
     pub state: InitialJobState,
     #[serde(default)]
     pub quarantine_reason: Option<String>,
+    /// The accidental-deletion threshold (Entra's `QuarantineTooManyDeletesThreshold`): a cycle that
+    /// would disable more users than this quarantines the job with `TooManyDeletes` instead.
+    #[serde(default = "default_delete_threshold")]
+    pub quarantine_too_many_deletes_threshold: u64,
+}
+
+fn default_delete_threshold() -> u64 {
+    500
 }
 
 fn default_template() -> String {
@@ -262,6 +270,7 @@ impl Default for DirJob {
             interval: default_interval(),
             state: default_job_state(),
             quarantine_reason: None,
+            quarantine_too_many_deletes_threshold: default_delete_threshold(),
         }
     }
 }

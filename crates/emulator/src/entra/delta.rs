@@ -21,8 +21,9 @@ use super::graph::{GROUPS_READ, GraphRequest, USER_DEFAULT, USERS_READ, forbidde
 use super::signin::Caller;
 use super::{EntraEmulator, EntraState, Group, graph_error, json_response};
 
-/// Page size of a delta round when the caller does not ask (`$top`).
-const DEFAULT_PAGE: usize = 100;
+/// Page size of a delta round when the caller does not ask (`$top`), unless
+/// [`EntraEmulator::set_delta_page_size`] changed it.
+pub(crate) const DEFAULT_PAGE: usize = 100;
 
 /// One recorded change.
 #[derive(Debug, Clone)]
@@ -42,11 +43,14 @@ pub(crate) struct DeltaLog {
     pub floor: u64,
     /// Tokens of another emulator run are unknown.
     pub epoch: u32,
+    /// The page size when the caller gives no `$top`: at most this many objects per page, and at
+    /// most this many `members@delta` entries in all.
+    pub page_size: usize,
 }
 
 impl Default for DeltaLog {
     fn default() -> Self {
-        DeltaLog { seq: 0, entries: Vec::new(), floor: 0, epoch: rand::random() }
+        DeltaLog { seq: 0, entries: Vec::new(), floor: 0, epoch: rand::random(), page_size: DEFAULT_PAGE }
     }
 }
 
@@ -127,11 +131,12 @@ impl Resource {
     }
 }
 
-/// Where a round is: changes after `since` (None: every object) up to `upto`, objects after `after`.
+/// Where a round is: changes after `since` (None: every object) up to `upto`, objects from `from`
+/// on (its id, inclusive, and how many of its members earlier pages already carried).
 struct Position {
     since: Option<u64>,
     upto: u64,
-    after: Option<String>,
+    from: Option<(String, usize)>,
 }
 
 fn encode(text: &str) -> String {
@@ -149,14 +154,14 @@ fn delta_token(log: &DeltaLog, resource: Resource, seq: u64) -> String {
 
 fn page_token(log: &DeltaLog, resource: Resource, p: &Position) -> String {
     let since = p.since.map_or_else(|| "-".to_owned(), |s| s.to_string());
-    let after = p.after.as_deref().unwrap_or("");
-    encode(&format!("p.{:x}.{}.{since}.{}.{after}", log.epoch, resource.letter(), p.upto))
+    let (from, offset) = p.from.as_ref().map_or(("", 0), |(id, offset)| (id.as_str(), *offset));
+    encode(&format!("p.{:x}.{}.{since}.{}.{offset}.{from}", log.epoch, resource.letter(), p.upto))
 }
 
 /// Reads a `$deltatoken` or `$skiptoken`; `None` when it is unknown, of another resource, or expired.
 fn parse_token(log: &DeltaLog, resource: Resource, token: &str, page: bool) -> Option<Position> {
     let text = decode(token)?;
-    let mut parts = text.splitn(6, '.');
+    let mut parts = text.splitn(7, '.');
     let tag = parts.next()?;
     let epoch = u32::from_str_radix(parts.next()?, 16).ok()?;
     let letter = parts.next()?;
@@ -166,7 +171,7 @@ fn parse_token(log: &DeltaLog, resource: Resource, token: &str, page: bool) -> O
     let position = match (tag, page) {
         ("d", false) => {
             let since: u64 = parts.next()?.parse().ok()?;
-            Position { since: Some(since), upto: log.seq, after: None }
+            Position { since: Some(since), upto: log.seq, from: None }
         }
         ("p", true) => {
             let since = match parts.next()? {
@@ -174,8 +179,9 @@ fn parse_token(log: &DeltaLog, resource: Resource, token: &str, page: bool) -> O
                 s => Some(s.parse().ok()?),
             };
             let upto: u64 = parts.next()?.parse().ok()?;
-            let after = parts.next().filter(|a| !a.is_empty()).map(str::to_owned);
-            Position { since, upto, after }
+            let offset: usize = parts.next()?.parse().ok()?;
+            let from = parts.next().filter(|a| !a.is_empty()).map(|id| (id.to_owned(), offset));
+            Position { since, upto, from }
         }
         _ => return None,
     };
@@ -218,10 +224,10 @@ pub(crate) fn serve(state: &EntraState, caller: &Caller, r: &GraphRequest, resou
             Some(p) => p,
             None => return gone(),
         },
-        (None, None) => Position { since: None, upto: log.seq, after: None },
+        (None, None) => Position { since: None, upto: log.seq, from: None },
     };
     let top = match r.q("$top").map(str::parse::<usize>) {
-        None => DEFAULT_PAGE,
+        None => log.page_size,
         Some(Ok(n)) if (1..=999).contains(&n) => n,
         Some(_) => {
             return graph_error(
@@ -258,24 +264,50 @@ pub(crate) fn serve(state: &EntraState, caller: &Caller, r: &GraphRequest, resou
         }
     }
     let remaining: Vec<(&String, &BTreeMap<String, &'static str>)> =
-        touched.iter().filter(|(id, _)| position.after.as_ref().is_none_or(|after| *id > after)).collect();
-    let page: Vec<Value> = remaining
-        .iter()
-        .take(top)
-        .map(|(id, members)| match resource {
+        touched.iter().filter(|(id, _)| position.from.as_ref().is_none_or(|(from, _)| *id >= from)).collect();
+    // A page holds at most `top` objects and at most `top` members in all: a group whose member
+    // changes do not fit ends the page, and the next page repeats it with the rest, as Graph does.
+    let mut page = Vec::new();
+    let mut member_budget = top;
+    let mut next: Option<(String, usize)> = None;
+    for (id, members) in &remaining {
+        if page.len() == top {
+            next = Some(((*id).clone(), 0));
+            break;
+        }
+        let skip = match &position.from {
+            Some((from, offset)) if from == *id => *offset,
+            _ => 0,
+        };
+        let mut object = match resource {
             Resource::Users => render_user(state, r, id),
             Resource::Groups => render_group(state, r, id, position.since.is_none(), members),
-        })
-        .collect();
-    if remaining.len() > top {
-        let next = Position {
-            since: position.since,
-            upto: position.upto,
-            after: remaining.get(top - 1).map(|(id, _)| (*id).clone()),
         };
-        finish(r, resource, page, None, Some(page_token(log, resource, &next)))
-    } else {
-        finish(r, resource, page, Some(delta_token(log, resource, position.upto)), None)
+        if let Some(Value::Array(all)) = object.get_mut("members@delta") {
+            let rest: Vec<Value> = all.drain(..).skip(skip).collect();
+            if !rest.is_empty() && member_budget == 0 {
+                next = Some(((*id).clone(), skip));
+                break;
+            }
+            let fits = rest.len().min(member_budget);
+            member_budget -= fits;
+            let more = rest.len() > fits;
+            all.extend(rest.into_iter().take(fits));
+            page.push(object);
+            if more {
+                next = Some(((*id).clone(), skip + fits));
+                break;
+            }
+            continue;
+        }
+        page.push(object);
+    }
+    match next {
+        Some(from) => {
+            let next = Position { since: position.since, upto: position.upto, from: Some(from) };
+            finish(r, resource, page, None, Some(page_token(log, resource, &next)))
+        }
+        None => finish(r, resource, page, Some(delta_token(log, resource, position.upto)), None),
     }
 }
 
@@ -369,6 +401,13 @@ impl EntraEmulator {
         state.delta.floor = state.delta.seq + 1;
         // A token issued at the newest sequence must expire too: move the sequence past it.
         state.delta.seq += 1;
+    }
+
+    /// The delta page size when the caller gives no `$top` (default 100; 1–999): at most this many
+    /// objects per page and this many `members@delta` entries, so a large group's members are
+    /// spread over several pages that repeat the group.
+    pub fn set_delta_page_size(&self, size: usize) {
+        self.lock().delta.page_size = size.clamp(1, 999);
     }
 
     /// The sequence of the newest recorded directory change.

@@ -4,7 +4,10 @@
 //! As Entra: the scope is the users assigned to the app and the DIRECT user members of assigned
 //! groups (nested groups are not provisioned); users are matched on userName, groups on displayName;
 //! externalId is written (the Entra object id); empty values are never sent; a failing object is an
-//! entry-level error; a refused SCIM token fails the cycle and quarantines the job.
+//! entry-level error; a refused SCIM token fails the cycle and quarantines the job. Users the job
+//! provisioned that leave scope (or are disabled or deleted in Entra) are disabled (PATCH active
+//! false, logged `disable`); more disables than the accidental-deletion threshold quarantine the job
+//! with `TooManyDeletes` until a restart with `ForceDeletes`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -106,6 +109,14 @@ pub(crate) struct Job {
     successive_failures: u64,
     /// Entra object id → AWS id of what the job provisioned.
     links: BTreeMap<String, String>,
+    /// Entra user id → userName of the users the job provisioned (the only ones it may disable).
+    provisioned_users: BTreeMap<String, String>,
+    /// Entra ids of the users the job disabled in AWS (not disabled again until they come back).
+    disabled: BTreeSet<String>,
+    /// The accidental-deletion threshold (`QuarantineTooManyDeletesThreshold`).
+    delete_threshold: u64,
+    /// Set by `restart` with `ForceDeletes`: the next cycle pushes its disables whatever their number.
+    force_deletes: bool,
     synchronized_users: u64,
     synchronized_groups: u64,
     starts_while_running: u64,
@@ -125,6 +136,10 @@ pub struct JobSnapshot {
     pub last_execution_state: Option<String>,
     /// Entra object id → AWS id of what the job provisioned.
     pub links: BTreeMap<String, String>,
+    /// Entra ids of the users the job disabled in AWS.
+    pub disabled: BTreeSet<String>,
+    /// `status.quarantine.reason`, when quarantined.
+    pub quarantine_reason: Option<String>,
 }
 
 fn minutes_ago(minutes: i64) -> String {
@@ -193,6 +208,10 @@ impl Job {
             steady_last: None,
             successive_failures: u64::from(seed.state == InitialJobState::Quarantine),
             links: BTreeMap::new(),
+            provisioned_users: BTreeMap::new(),
+            disabled: BTreeSet::new(),
+            delete_threshold: seed.quarantine_too_many_deletes_threshold,
+            force_deletes: false,
             synchronized_users: 0,
             synchronized_groups: 0,
             starts_while_running: 0,
@@ -210,6 +229,8 @@ impl Job {
             starts_while_running: self.starts_while_running,
             last_execution_state: self.last.as_ref().and_then(|e| e.state.map(str::to_owned)),
             links: self.links.clone(),
+            disabled: self.disabled.clone(),
+            quarantine_reason: self.quarantine.as_ref().map(|q| q.reason.clone()),
         }
     }
 
@@ -245,7 +266,7 @@ impl Job {
                 ],
                 "troubleshootingUrl": null,
             },
-            "synchronizationJobSettings": [{"name": "QuarantineTooManyDeletesThreshold", "value": "500"}],
+            "synchronizationJobSettings": [{"name": "QuarantineTooManyDeletesThreshold", "value": self.delete_threshold.to_string()}],
         })
     }
 }
@@ -355,6 +376,12 @@ pub(super) async fn handle(
             }
             if scopes.contains(&"Full") {
                 state.job.links.clear();
+                state.job.provisioned_users.clear();
+                state.job.disabled.clear();
+            }
+            if scopes.contains(&"ForceDeletes") {
+                // The next cycle pushes the disables the threshold held back.
+                state.job.force_deletes = true;
             }
             state.job.quarantine = None;
             state.job.successive_failures = 0;
@@ -503,6 +530,23 @@ struct CycleInput {
     groups: Vec<GroupInScope>,
     step: Duration,
     links: BTreeMap<String, String>,
+    provisioned_users: BTreeMap<String, String>,
+    disabled: BTreeSet<String>,
+    /// Users the job provisioned that left scope or were disabled or deleted in Entra.
+    disables: Vec<Disable>,
+    /// Users disabled in Entra but still direct members of an assigned group (Entra id → AWS id):
+    /// they stay members in AWS.
+    keep_members: BTreeMap<String, String>,
+    threshold: u64,
+    force_deletes: bool,
+}
+
+/// A user to disable in AWS (PATCH active=false).
+#[derive(Debug, Clone)]
+struct Disable {
+    entra_id: String,
+    aws_id: String,
+    user_name: String,
 }
 
 fn text(user: &Map<String, Value>, key: &str) -> Option<String> {
@@ -571,10 +615,41 @@ fn scope(state: &EntraState) -> (Vec<UserInScope>, Vec<GroupInScope>) {
     (users, groups)
 }
 
+/// Splits the users in scope from the users to disable: those the job provisioned that are no longer
+/// in scope (unassigned, out of their assigned group, deleted) or are disabled in Entra. A user
+/// disabled in Entra that the job never provisioned keeps the plain path (created or updated with
+/// `active` false).
+fn plan_disables(
+    job: &Job,
+    users: Vec<UserInScope>,
+) -> (Vec<UserInScope>, Vec<Disable>, BTreeMap<String, String>) {
+    let in_scope: BTreeMap<&str, &UserInScope> = users.iter().map(|u| (u.entra_id.as_str(), u)).collect();
+    let mut disables = Vec::new();
+    let mut keep_members = BTreeMap::new();
+    for (id, user_name) in &job.provisioned_users {
+        let Some(aws_id) = job.links.get(id) else { continue };
+        let disabled_in_entra = in_scope.get(id.as_str()).map(|u| !u.desired.values.active);
+        if disabled_in_entra == Some(true) {
+            keep_members.insert(id.clone(), aws_id.clone());
+        }
+        if disabled_in_entra != Some(false) && !job.disabled.contains(id) {
+            disables.push(Disable {
+                entra_id: id.clone(),
+                aws_id: aws_id.clone(),
+                user_name: user_name.clone(),
+            });
+        }
+    }
+    let users = users.into_iter().filter(|u| !keep_members.contains_key(&u.entra_id)).collect();
+    (users, disables, keep_members)
+}
+
 fn begin_and_spawn(emulator: &EntraEmulator, state: &mut EntraState) {
     let Some(target) = state.scim_target.clone() else { return };
     let (users, groups) = scope(state);
-    let units = (users.len() + groups.len()).max(1) as u32;
+    let (users, disables, keep_members) = plan_disables(&state.job, users);
+    let force_deletes = std::mem::take(&mut state.job.force_deletes);
+    let units = (users.len() + groups.len() + disables.len()).max(1) as u32;
     let execution = Execution::begin();
     let input = CycleInput {
         activity: execution.activity.clone(),
@@ -586,6 +661,12 @@ fn begin_and_spawn(emulator: &EntraEmulator, state: &mut EntraState) {
         users,
         groups,
         links: state.job.links.clone(),
+        provisioned_users: state.job.provisioned_users.clone(),
+        disabled: state.job.disabled.clone(),
+        disables,
+        keep_members,
+        threshold: state.job.delete_threshold,
+        force_deletes,
     };
     state.job.running = true;
     state.job.progress = Some((0, u64::from(units), now_text()));
@@ -689,6 +770,22 @@ async fn provision_user(client: &ScimClient, user: &UserInScope) -> Result<Outco
     }
 }
 
+/// Disables a user the job provisioned that left scope: PATCH `active` false, logged as `disable`.
+async fn disable_user(client: &ScimClient, user: &Disable) -> Result<Outcome, ScimError> {
+    let change = AttrChange {
+        attr: UserAttr::Active,
+        old: Some(AttrValue::Bool(true)),
+        new: Some(AttrValue::Bool(false)),
+    };
+    client.update_user(&user.aws_id, std::slice::from_ref(&change)).await?;
+    Ok(Outcome {
+        action: "disable",
+        aws_id: user.aws_id.clone(),
+        modified: vec![("active".into(), Some("True".into()), Some("False".into()))],
+        exported: true,
+    })
+}
+
 /// Match or create the group and set the members Entra knows about. With `remove_others`, members
 /// that the job provisioned but that are no longer direct members are removed.
 async fn provision_group(
@@ -780,7 +877,11 @@ fn log_entry(
             {"name": "EntryImport", "provisioningStepType": "import", "status": "success",
              "description": format!("Retrieved {kind} '{}' from Azure Active Directory", source.1), "details": {}},
             {"name": "EntrySynchronizationScoping", "provisioningStepType": "scoping", "status": "success",
-             "description": format!("{kind} '{}' is in scope", source.1), "details": {}},
+             "description": if action == "disable" {
+                 format!("{kind} '{}' is out of scope, or disabled or deleted in Azure Active Directory", source.1)
+             } else {
+                 format!("{kind} '{}' is in scope", source.1)
+             }, "details": {}},
             {"name": "EntryExport", "provisioningStepType": "export", "status": status,
              "description": error.clone().unwrap_or_else(|| format!("{action} {kind} '{}' in {}", source.1, app.1)), "details": {}},
         ],
@@ -798,12 +899,17 @@ fn log_entry(
 }
 
 async fn run_cycle(emulator: EntraEmulator, input: CycleInput) {
-    let total = (input.users.len() + input.groups.len()) as u64;
+    let total = (input.users.len() + input.groups.len() + input.disables.len()) as u64;
     let mut done = 0u64;
     let mut exported = 0u64;
     let mut failures = 0u64;
     let mut fatal: Option<String> = None;
     let mut links = input.links.clone();
+    let mut provisioned_users = input.provisioned_users.clone();
+    let mut disabled = input.disabled.clone();
+    // The accidental-deletion threshold: above it the cycle applies nothing and quarantines the job.
+    let too_many = (!input.force_deletes && input.disables.len() as u64 > input.threshold)
+        .then_some(input.disables.len() as u64);
     let app = (input.app_id.as_str(), input.app_name.as_str());
     let client = match scim_client(&input.target) {
         Ok(c) => Some(c),
@@ -816,8 +922,8 @@ async fn run_cycle(emulator: EntraEmulator, input: CycleInput) {
         emulator.lock().job.progress = Some((done, total.max(1), now_text()));
     };
     let mut logs = Vec::new();
-    if let Some(client) = &client {
-        let mut cycle_aws_ids: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(client) = client.as_ref().filter(|_| too_many.is_none()) {
+        let mut cycle_aws_ids: BTreeMap<String, String> = input.keep_members.clone();
         for user in &input.users {
             tokio::time::sleep(input.step).await;
             let began = std::time::Instant::now();
@@ -837,6 +943,13 @@ async fn run_cycle(emulator: EntraEmulator, input: CycleInput) {
                     exported += u64::from(o.exported);
                     cycle_aws_ids.insert(user.entra_id.clone(), o.aws_id.clone());
                     links.insert(user.entra_id.clone(), o.aws_id.clone());
+                    provisioned_users.insert(user.entra_id.clone(), name.clone());
+                    // Sent with active false (disabled in Entra): nothing left to disable.
+                    if user.desired.values.active {
+                        disabled.remove(&user.entra_id);
+                    } else {
+                        disabled.insert(user.entra_id.clone());
+                    }
                 }
                 Err(e) if is_fatal(e) => {
                     fatal = Some(e.to_string());
@@ -877,6 +990,33 @@ async fn run_cycle(emulator: EntraEmulator, input: CycleInput) {
             done += 1;
             progress(done);
         }
+        for gone in input.disables.iter().filter(|_| fatal.is_none()) {
+            tokio::time::sleep(input.step).await;
+            let began = std::time::Instant::now();
+            let result = disable_user(client, gone).await;
+            logs.push(log_entry(
+                &input.job_id,
+                &input.activity,
+                app,
+                "User",
+                (&gone.entra_id, &gone.user_name),
+                &result,
+                began,
+            ));
+            match &result {
+                Ok(_) => {
+                    exported += 1;
+                    disabled.insert(gone.entra_id.clone());
+                }
+                Err(e) if is_fatal(e) => {
+                    fatal = Some(e.to_string());
+                    break;
+                }
+                Err(_) => failures += 1,
+            }
+            done += 1;
+            progress(done);
+        }
     }
 
     let mut state = emulator.lock();
@@ -894,6 +1034,28 @@ async fn run_cycle(emulator: EntraEmulator, input: CycleInput) {
     last.imported = total;
     last.exported = exported;
     last.escrowed = failures;
+    if let Some(count) = too_many {
+        let message = format!(
+            "The cycle would disable or delete {count} users, more than the accidental-deletion threshold \
+             ({}). Nothing was exported. Check the scope, then restart the job with resetScope \
+             'ForceDeletes' to push the deletes.",
+            input.threshold
+        );
+        last.state = Some("Failed");
+        last.error = Some(("TooManyDeletes".into(), message.clone()));
+        job.successive_failures += 1;
+        let series = job.quarantine.as_ref().map_or(0, |q| q.series_count) + 1;
+        job.quarantine = Some(QuarantineInfo {
+            reason: "TooManyDeletes".into(),
+            began: now,
+            series_count: series,
+            error: Some(("TooManyDeletes".into(), message)),
+        });
+        if job.code != "Paused" {
+            job.code = "Quarantine";
+        }
+        return;
+    }
     if let Some(reason) = fatal {
         last.state = Some("Failed");
         last.error = Some((
@@ -920,6 +1082,8 @@ async fn run_cycle(emulator: EntraEmulator, input: CycleInput) {
     let finished = last.clone();
     job.successive_failures = 0;
     job.links = links;
+    job.provisioned_users = provisioned_users;
+    job.disabled = disabled;
     job.synchronized_users = job.links.keys().filter(|k| user_ids.contains(k)).count() as u64;
     job.synchronized_groups = input.groups.len() as u64;
     job.last_success = Some(finished.clone());
@@ -1178,6 +1342,11 @@ async fn provision_on_demand(emulator: &EntraEmulator, r: &GraphRequest, job_id:
                 && !target.is_empty()
             {
                 state.job.links.insert(source.to_owned(), target.to_owned());
+                if entry["sourceIdentity"]["identityType"] == "User" {
+                    let name = entry["sourceIdentity"]["displayName"].as_str().unwrap_or_default().to_owned();
+                    state.job.provisioned_users.insert(source.to_owned(), name);
+                    state.job.disabled.remove(source);
+                }
             }
         }
         state.logs.extend(entries);
