@@ -536,7 +536,7 @@ pub(crate) fn create_user(state: &mut State, body: Value) -> Reply {
         Ok(doc) => doc,
         Err(reply) => return reply,
     };
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = state.options.new_id();
     let now = now_meta();
     doc.insert("id".into(), Value::String(id.clone()));
     doc.insert("meta".into(), json!({"resourceType": "User", "created": now, "lastModified": now}));
@@ -725,7 +725,7 @@ pub(crate) fn create_group(state: &mut State, body: Value) -> Reply {
     }
     let now = now_meta();
     let group = StoredGroup {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: state.options.new_id(),
         display_name,
         external_id,
         created: now.clone(),

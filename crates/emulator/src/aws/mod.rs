@@ -28,11 +28,27 @@ pub struct AwsOptions {
     /// Cursor pages hold at most this many items even when `count` asks for more, to exercise
     /// clients on short pages that still carry a `nextCursor`.
     pub cursor_page_limit: Option<usize>,
+    /// Ids in the older style some directories still have: a 10-hex prefix, a dash, then a UUID
+    /// (`9067729b3d-94f1e0b3-…`). Off: plain UUIDs, as newer directories have.
+    pub prefixed_ids: bool,
 }
 
 impl Default for AwsOptions {
     fn default() -> Self {
-        AwsOptions { case_insensitive_uniqueness: true, cursor_page_limit: None }
+        AwsOptions { case_insensitive_uniqueness: true, cursor_page_limit: None, prefixed_ids: false }
+    }
+}
+
+impl AwsOptions {
+    /// A new resource id in this directory's style.
+    pub(crate) fn new_id(&self) -> String {
+        let uuid = uuid::Uuid::new_v4();
+        if self.prefixed_ids {
+            // Directories keep one prefix; deriving it from nothing random keeps tests readable.
+            format!("9067729b3d-{uuid}")
+        } else {
+            uuid.to_string()
+        }
     }
 }
 

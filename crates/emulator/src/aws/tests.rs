@@ -509,11 +509,29 @@ async fn cursor_paging_follows_aws_rules() {
 
 #[tokio::test]
 async fn memberships_follow_deletes_and_filters() {
+    // Both id styles: plain UUIDs, and the older 10-hex prefix before the UUID.
+    for prefixed_ids in [false, true] {
+        memberships_follow_deletes_and_filters_with(prefixed_ids).await;
+    }
+}
+
+async fn memberships_follow_deletes_and_filters_with(prefixed_ids: bool) {
     let h = Http::start().await;
+    h.aws.set_options(AwsOptions { prefixed_ids, ..AwsOptions::default() });
     let users: Vec<String> = (0..3)
         .map(|n| h.aws.seed_user(user_body(&format!("m{n}"), &format!("m{n}@x.org"))).expect("seed"))
         .collect();
     let group = h.aws.seed_group("Team", Some("ext-team".into()), &users).expect("seed group");
+    for id in users.iter().chain([&group]) {
+        let uuid = if prefixed_ids {
+            let (prefix, rest) = id.split_at(11);
+            assert!(prefix.ends_with('-') && prefix[..10].chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+            rest
+        } else {
+            id.as_str()
+        };
+        assert!(uuid::Uuid::parse_str(uuid).is_ok(), "{id} ({prefixed_ids})");
+    }
     let in_group = |body: &Value| -> Vec<String> {
         body["Resources"].as_array().into_iter().flatten().map(id_of).collect()
     };
