@@ -387,14 +387,6 @@ pub fn plan(desired: &Desired, current: &Current, managed: &Managed, options: &P
     };
 
     // ---- users ----
-    let users_by_external: HashMap<&str, &TargetUser> =
-        current.users.iter().filter_map(|u| Some((u.external_id.as_deref()?, u))).collect();
-    let users_by_state: HashMap<&str, &TargetUser> =
-        current.users.iter().filter_map(|u| Some((managed.users.get(&u.id)?.as_str(), u))).collect();
-    let mut users_by_name: HashMap<String, Vec<&TargetUser>> = HashMap::new();
-    for u in &current.users {
-        users_by_name.entry(fold(&u.values.user_name)).or_default().push(u);
-    }
 
     // Entra object id → where that user is (or will be) in AWS.
     let mut user_targets: HashMap<&str, MemberName> = HashMap::new();
@@ -417,23 +409,6 @@ pub fn plan(desired: &Desired, current: &Current, managed: &Managed, options: &P
         .map(|u| u.id.as_str())
         .collect();
 
-    // 1. By externalId, then by the state's id map.
-    let mut user_match: Vec<Option<&TargetUser>> = vec![None; desired.users.len()];
-    let mut matched_users: HashMap<&str, usize> = HashMap::new();
-    for (i, want) in desired.users.iter().enumerate() {
-        let ext = want.external_id.as_str();
-        if let Some(have) = users_by_external.get(ext).or_else(|| users_by_state.get(ext)).copied()
-            && !held_users.contains(have.id.as_str())
-            && !matched_users.contains_key(have.id.as_str())
-        {
-            user_match[i] = Some(have);
-            matched_users.insert(&have.id, i);
-        }
-    }
-    // 2. By userName: an unmanaged holder is adopted when asked for (and only one Entra object wants
-    // it); a managed holder is settled by the name claims below; several holders are never guessed.
-    let mut user_creates: Vec<usize> = Vec::new();
-    let mut adoption_claims: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     let conflict = |kind: ObjectKind, ext: &str, name: &str, holder_id: &str, reason: String| Conflict {
         kind,
         external_id: ext.into(),
@@ -441,62 +416,16 @@ pub fn plan(desired: &Desired, current: &Current, managed: &Managed, options: &P
         holder_id: holder_id.into(),
         reason,
     };
-    for (i, want) in desired.users.iter().enumerate() {
-        if user_match[i].is_some() {
-            continue;
-        }
-        let (ext, name) = (want.external_id.as_str(), want.values.user_name.as_str());
-        let holders = users_by_name.get(&fold(name)).map(Vec::as_slice).unwrap_or_default();
-        match holders {
-            [] => user_creates.push(i),
-            [holder] if matched_users.contains_key(holder.id.as_str()) => user_creates.push(i),
-            [holder] if managed.users.contains_key(&holder.id) && !held_users.contains(holder.id.as_str()) => {
-                user_creates.push(i)
-            }
-            [holder]
-                if options.adopt_by_name
-                    && !managed.users.contains_key(&holder.id)
-                    && !foreign_object_id(holder.external_id.as_deref(), ext) =>
-            {
-                adoption_claims.entry(holder.id.as_str()).or_default().push(i)
-            }
-            [holder] => out.conflicts.push(conflict(
-                ObjectKind::User,
-                ext,
-                name,
-                &holder.id,
-                name_conflict_reason("userName", holder.external_id.as_deref(), managed, &holder.id),
-            )),
-            several => out.conflicts.push(conflict(
-                ObjectKind::User,
-                ext,
-                name,
-                &several[0].id,
-                format!(
-                    "several AWS users hold this userName without regard to case ({}); scimsync does not guess",
-                    several.iter().map(|u| u.id.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            )),
-        }
-    }
-    for (holder_id, claimants) in adoption_claims {
-        if let [i] = claimants[..] {
-            let have = current.users.iter().find(|u| u.id == holder_id).expect("a holder is a current user");
-            user_match[i] = Some(have);
-            matched_users.insert(&have.id, i);
-            continue;
-        }
-        for i in claimants {
-            let want = &desired.users[i];
-            out.conflicts.push(conflict(
-                ObjectKind::User,
-                &want.external_id,
-                &want.values.user_name,
-                holder_id,
-                "several Entra objects want this AWS user by name; scimsync does not guess".into(),
-            ));
-        }
-    }
+    let Matching { matched: user_match, by_aws_id: matched_users, creates: user_creates } = match_objects(
+        ObjectKind::User,
+        &desired.users,
+        &current.users,
+        &managed.users,
+        &held_users,
+        managed,
+        options.adopt_by_name,
+        &mut out.conflicts,
+    );
 
     // 3. Name and email claims: who may take which userName and primary email (both unique in AWS).
     let holders: Vec<Holder> = current
@@ -733,14 +662,6 @@ pub fn plan(desired: &Desired, current: &Current, managed: &Managed, options: &P
     }
 
     // ---- groups ----
-    let groups_by_external: HashMap<&str, &TargetGroup> =
-        current.groups.iter().filter_map(|g| Some((g.external_id.as_deref()?, g))).collect();
-    let groups_by_state: HashMap<&str, &TargetGroup> =
-        current.groups.iter().filter_map(|g| Some((managed.groups.get(&g.id)?.as_str(), g))).collect();
-    let mut groups_by_name: HashMap<String, Vec<&TargetGroup>> = HashMap::new();
-    for g in &current.groups {
-        groups_by_name.entry(fold(&g.display_name)).or_default().push(g);
-    }
     let held_groups: BTreeSet<&str> = current
         .groups
         .iter()
@@ -750,81 +671,16 @@ pub fn plan(desired: &Desired, current: &Current, managed: &Managed, options: &P
     let user_names: HashMap<&str, &str> =
         current.users.iter().map(|u| (u.id.as_str(), u.values.user_name.as_str())).collect();
 
-    // 1. By externalId, then by the state's id map.
-    let mut group_match: Vec<Option<&TargetGroup>> = vec![None; desired.groups.len()];
-    let mut matched_groups: HashMap<&str, usize> = HashMap::new();
-    for (i, want) in desired.groups.iter().enumerate() {
-        let ext = want.external_id.as_str();
-        if let Some(have) = groups_by_external.get(ext).or_else(|| groups_by_state.get(ext)).copied()
-            && !held_groups.contains(have.id.as_str())
-            && !matched_groups.contains_key(have.id.as_str())
-        {
-            group_match[i] = Some(have);
-            matched_groups.insert(&have.id, i);
-        }
-    }
-    // 2. By displayName, as for users.
-    let mut group_creates: Vec<usize> = Vec::new();
-    let mut adoption_claims: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, want) in desired.groups.iter().enumerate() {
-        if group_match[i].is_some() {
-            continue;
-        }
-        let (ext, name) = (want.external_id.as_str(), want.display_name.as_str());
-        let holders = groups_by_name.get(&fold(name)).map(Vec::as_slice).unwrap_or_default();
-        match holders {
-            [] => group_creates.push(i),
-            [holder] if matched_groups.contains_key(holder.id.as_str()) => group_creates.push(i),
-            [holder]
-                if managed.groups.contains_key(&holder.id) && !held_groups.contains(holder.id.as_str()) =>
-            {
-                group_creates.push(i)
-            }
-            [holder]
-                if options.adopt_by_name
-                    && !managed.groups.contains_key(&holder.id)
-                    && !foreign_object_id(holder.external_id.as_deref(), ext) =>
-            {
-                adoption_claims.entry(holder.id.as_str()).or_default().push(i)
-            }
-            [holder] => out.conflicts.push(conflict(
-                ObjectKind::Group,
-                ext,
-                name,
-                &holder.id,
-                name_conflict_reason("displayName", holder.external_id.as_deref(), managed, &holder.id),
-            )),
-            several => out.conflicts.push(conflict(
-                ObjectKind::Group,
-                ext,
-                name,
-                &several[0].id,
-                format!(
-                    "several AWS groups hold this displayName without regard to case ({}); scimsync does not guess",
-                    several.iter().map(|g| g.id.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            )),
-        }
-    }
-    for (holder_id, claimants) in adoption_claims {
-        if let [i] = claimants[..] {
-            let have =
-                current.groups.iter().find(|g| g.id == holder_id).expect("a holder is a current group");
-            group_match[i] = Some(have);
-            matched_groups.insert(&have.id, i);
-            continue;
-        }
-        for i in claimants {
-            let want = &desired.groups[i];
-            out.conflicts.push(conflict(
-                ObjectKind::Group,
-                &want.external_id,
-                &want.display_name,
-                holder_id,
-                "several Entra objects want this AWS group by name; scimsync does not guess".into(),
-            ));
-        }
-    }
+    let Matching { matched: group_match, by_aws_id: matched_groups, creates: group_creates } = match_objects(
+        ObjectKind::Group,
+        &desired.groups,
+        &current.groups,
+        &managed.groups,
+        &held_groups,
+        managed,
+        options.adopt_by_name,
+        &mut out.conflicts,
+    );
     // 3. displayName claims.
     let holders: Vec<Holder> = current
         .groups
@@ -1219,6 +1075,174 @@ fn settle_claims(holders: &[Holder], claims: &mut [Claim]) -> BTreeMap<usize, BT
         }
     }
     vacating
+}
+
+/// What matching needs of an object AWS holds.
+trait AwsObject {
+    fn id(&self) -> &str;
+    fn external_id(&self) -> Option<&str>;
+    /// userName or displayName: unique in AWS without regard to case.
+    fn name(&self) -> &str;
+}
+
+impl AwsObject for TargetUser {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn external_id(&self) -> Option<&str> {
+        self.external_id.as_deref()
+    }
+    fn name(&self) -> &str {
+        &self.values.user_name
+    }
+}
+
+impl AwsObject for TargetGroup {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn external_id(&self) -> Option<&str> {
+        self.external_id.as_deref()
+    }
+    fn name(&self) -> &str {
+        &self.display_name
+    }
+}
+
+/// What matching needs of a wanted object.
+trait WantedObject {
+    fn external_id(&self) -> &str;
+    fn name(&self) -> &str;
+}
+
+impl WantedObject for DesiredUser {
+    fn external_id(&self) -> &str {
+        &self.external_id
+    }
+    fn name(&self) -> &str {
+        &self.values.user_name
+    }
+}
+
+impl WantedObject for DesiredGroup {
+    fn external_id(&self) -> &str {
+        &self.external_id
+    }
+    fn name(&self) -> &str {
+        &self.display_name
+    }
+}
+
+/// Which AWS object each wanted object is, by index.
+struct Matching<'a, T> {
+    matched: Vec<Option<&'a T>>,
+    /// AWS id → index of the wanted object it is.
+    by_aws_id: HashMap<&'a str, usize>,
+    /// Wanted objects with no AWS object yet and no name in the way that stays.
+    creates: Vec<usize>,
+}
+
+/// Matches wanted objects to AWS objects: 1. by externalId, then by the state's id map; 2. by name:
+/// an unmanaged holder is adopted when asked for (and only one Entra object wants it), a managed holder
+/// is settled by the name claims later, several holders are never guessed. Users and groups alike.
+#[allow(clippy::too_many_arguments)]
+fn match_objects<'a, W: WantedObject, T: AwsObject>(
+    kind: ObjectKind,
+    wanted: &[W],
+    current: &'a [T],
+    managed_of_kind: &HashMap<String, String>,
+    held: &BTreeSet<&str>,
+    managed: &Managed,
+    adopt_by_name: bool,
+    conflicts: &mut Vec<Conflict>,
+) -> Matching<'a, T> {
+    let (noun, name_attr) = match kind {
+        ObjectKind::User => ("user", "userName"),
+        ObjectKind::Group => ("group", "displayName"),
+    };
+    let by_external: HashMap<&str, &T> = current.iter().filter_map(|o| Some((o.external_id()?, o))).collect();
+    let by_state: HashMap<&str, &T> =
+        current.iter().filter_map(|o| Some((managed_of_kind.get(o.id())?.as_str(), o))).collect();
+    let mut by_name: HashMap<String, Vec<&T>> = HashMap::new();
+    for o in current {
+        by_name.entry(fold(o.name())).or_default().push(o);
+    }
+    let conflict = |ext: &str, name: &str, holder_id: &str, reason: String| Conflict {
+        kind,
+        external_id: ext.into(),
+        name: name.into(),
+        holder_id: holder_id.into(),
+        reason,
+    };
+
+    let mut matched: Vec<Option<&T>> = vec![None; wanted.len()];
+    let mut by_aws_id: HashMap<&str, usize> = HashMap::new();
+    for (i, want) in wanted.iter().enumerate() {
+        let ext = want.external_id();
+        if let Some(have) = by_external.get(ext).or_else(|| by_state.get(ext)).copied()
+            && !held.contains(have.id())
+            && !by_aws_id.contains_key(have.id())
+        {
+            matched[i] = Some(have);
+            by_aws_id.insert(have.id(), i);
+        }
+    }
+
+    let mut creates: Vec<usize> = Vec::new();
+    let mut adoption_claims: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, want) in wanted.iter().enumerate() {
+        if matched[i].is_some() {
+            continue;
+        }
+        let (ext, name) = (want.external_id(), want.name());
+        let holders = by_name.get(&fold(name)).map(Vec::as_slice).unwrap_or_default();
+        match holders {
+            [] => creates.push(i),
+            [holder] if by_aws_id.contains_key(holder.id()) => creates.push(i),
+            [holder] if managed_of_kind.contains_key(holder.id()) && !held.contains(holder.id()) => creates.push(i),
+            [holder]
+                if adopt_by_name
+                    && !managed_of_kind.contains_key(holder.id())
+                    && !foreign_object_id(holder.external_id(), ext) =>
+            {
+                adoption_claims.entry(holder.id()).or_default().push(i)
+            }
+            [holder] => conflicts.push(conflict(
+                ext,
+                name,
+                holder.id(),
+                name_conflict_reason(name_attr, holder.external_id(), managed, holder.id()),
+            )),
+            several => conflicts.push(conflict(
+                ext,
+                name,
+                several[0].id(),
+                format!(
+                    "several AWS {noun}s hold this {name_attr} without regard to case ({}); scimsync does not guess",
+                    several.iter().map(|o| o.id()).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
+    }
+    for (holder_id, claimants) in adoption_claims {
+        if let [i] = claimants[..] {
+            if let Some(have) = current.iter().find(|o| o.id() == holder_id) {
+                matched[i] = Some(have);
+                by_aws_id.insert(have.id(), i);
+            }
+            continue;
+        }
+        for i in claimants {
+            let want = &wanted[i];
+            conflicts.push(conflict(
+                want.external_id(),
+                want.name(),
+                holder_id,
+                format!("several Entra objects want this AWS {noun} by name; scimsync does not guess"),
+            ));
+        }
+    }
+    Matching { matched, by_aws_id, creates }
 }
 
 /// Whether `external_id` is the object id (a GUID) of another Entra object than `wanted`: such a
