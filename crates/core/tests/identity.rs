@@ -3,27 +3,17 @@
 //! wait for the grace period. Each case runs the plan against an in-memory AWS that refuses
 //! duplicate userNames, emails and group names (a 409), then plans again: the second plan is empty.
 
+mod common;
+
 use std::collections::{BTreeSet, HashMap};
 
+use common::source_user as user;
 use scimsync_core::plan::{ObjectKind, Target};
 use scimsync_core::{
     Assignment, AttrValue, Current, Directory, Managed, MemberKind, MemberRef, Plan, PlanOptions,
     PrincipalType, RemovalMode, ScopeOptions, SourceGroup, SourceUser, TargetGroup, TargetUser, UserAttr,
     UserValues, desired, plan,
 };
-
-fn user(id: &str) -> SourceUser {
-    SourceUser {
-        id: id.into(),
-        user_principal_name: format!("{id}@contoso.example"),
-        display_name: Some(format!("User {id}")),
-        given_name: Some("Given".into()),
-        surname: Some(id.to_uppercase()),
-        mail: Some(format!("{id}@contoso.example")),
-        account_enabled: true,
-        ..Default::default()
-    }
-}
 
 fn group(id: &str, members: &[&str]) -> SourceGroup {
     SourceGroup {

@@ -1,27 +1,16 @@
 //! Table-driven tests of the planner: each case is a source directory, an AWS state and a state map,
 //! and the plan they must give.
 
+mod common;
+
 use std::collections::BTreeSet;
 
+use common::source_user;
 use scimsync_core::plan::{ObjectKind, Target};
 use scimsync_core::{
     Assignment, Current, Directory, Managed, MemberKind, MemberRef, Plan, PlanOptions, PrincipalType,
-    RemovalMode, ScopeOptions, SourceGroup, SourceUser, TargetGroup, TargetUser, UserAttr, UserValues,
-    desired, plan,
+    RemovalMode, ScopeOptions, SourceGroup, TargetGroup, TargetUser, UserAttr, UserValues, desired, plan,
 };
-
-fn source_user(id: &str) -> SourceUser {
-    SourceUser {
-        id: id.into(),
-        user_principal_name: format!("{id}@contoso.example"),
-        display_name: Some(format!("User {id}")),
-        given_name: Some("Given".into()),
-        surname: Some(id.to_uppercase()),
-        mail: Some(format!("{id}@contoso.example")),
-        account_enabled: true,
-        ..Default::default()
-    }
-}
 
 fn source_group(id: &str, members: &[&str]) -> SourceGroup {
     SourceGroup {
